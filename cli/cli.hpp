@@ -1,0 +1,56 @@
+// Shared pieces of the msglab command: the command table and option parsing.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace msglab::cli {
+
+namespace po = boost::program_options;
+
+// Exit statuses.
+constexpr int kOk = 0;
+constexpr int kFailure = 1;  // the command ran and something failed
+constexpr int kUsage = 2;    // the command line was wrong
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+using Args = std::vector<std::string>;
+
+struct Command {
+    std::string name;
+    std::string summary;   // one line for `msglab --help`
+    std::function<int(const std::string& name, const Args& args)> run;
+};
+
+const std::vector<Command>& commands();
+
+// Parses `args` against `options` (and `positional`). Prints the help text and
+// returns false when --help was given; throws UsageError on a bad command line.
+bool parse_options(const std::string& command, const std::string& usage, const std::string& description,
+                   po::options_description& options, const po::positional_options_description& positional,
+                   const Args& args, po::variables_map& vm);
+
+// Command implementations.
+int cmd_protocols(const std::string&, const Args&);
+int cmd_plants(const std::string&, const Args&);
+int cmd_findings(const std::string&, const Args&);
+int cmd_selftest(const std::string&, const Args&);
+int cmd_audit(const std::string&, const Args&);
+int cmd_serve(const std::string&, const Args&);
+int cmd_connect(const std::string&, const Args&);
+
+// Per-protocol endpoints behind `serve` and `connect`.
+int secmsg_serve(const po::variables_map& vm);
+int secmsg_connect(const po::variables_map& vm);
+
+// Raises the open-file limit to its hard maximum, for servers with many peers.
+void raise_fd_limit();
+
+}  // namespace msglab::cli

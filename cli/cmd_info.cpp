@@ -1,0 +1,76 @@
+// msglab protocols | plants | findings: what msglab knows.
+#include <iomanip>
+#include <iostream>
+
+#include "cli/cli.hpp"
+#include "core/registry.hpp"
+
+namespace msglab::cli {
+
+static std::string pad(std::string s, std::size_t n) {
+    if (s.size() < n) s.resize(n, ' ');
+    return s + " ";
+}
+
+int cmd_protocols(const std::string& name, const Args& args) {
+    po::options_description opts("Options");
+    po::positional_options_description pos;
+    po::variables_map vm;
+    if (!parse_options(name, "", "Lists the protocol variants in the registry: id, transport, default port.", opts, pos,
+                       args, vm))
+        return kOk;
+    const auto& reg = Registry::builtin();
+    std::cout << pad("ID", 8) << pad("TRANSPORT", 10) << pad("PORT", 6) << pad("PLANTS", 7) << "NAME\n";
+    for (const auto& p : reg.protocols())
+        std::cout << pad(p.id, 8) << pad(p.transport, 10) << pad(std::to_string(p.default_port), 6)
+                  << pad(std::to_string(reg.plants_of(p.id).size()), 7) << p.name << "\n";
+    return kOk;
+}
+
+int cmd_plants(const std::string& name, const Args& args) {
+    po::options_description opts("Options");
+    opts.add_options()("protocol,p", po::value<std::string>(), "only the plants of this protocol")(
+        "verbose,v", "also print each plant's description and the findings that detect it");
+    po::positional_options_description pos;
+    po::variables_map vm;
+    if (!parse_options(name, "[--protocol ID] [--verbose]",
+                       "Lists the backdoor catalogue. Plants are off by default; switch one on with\n"
+                       "'msglab serve <protocol> --plant ID'.",
+                       opts, pos, args, vm))
+        return kOk;
+    const auto& reg = Registry::builtin();
+    std::string only = vm.count("protocol") ? vm["protocol"].as<std::string>() : "";
+    if (!only.empty() && !reg.protocol(only)) throw UsageError("unknown protocol '" + only + "'");
+    std::cout << pad("ID", 28) << pad("CWE", 8) << pad("SEVERITY", 9) << "SUMMARY\n";
+    for (const auto& p : reg.plants()) {
+        if (!only.empty() && p.protocol != only) continue;
+        std::cout << pad(p.id, 28) << pad("CWE-" + std::to_string(p.cwe), 8) << pad(severity_name(p.severity), 9)
+                  << p.summary << "\n";
+        if (vm.count("verbose")) {
+            std::cout << "    " << p.description << "\n    detected by:";
+            for (const auto& c : p.detected_by) std::cout << " " << c;
+            std::cout << "\n\n";
+        }
+    }
+    return kOk;
+}
+
+int cmd_findings(const std::string& name, const Args& args) {
+    po::options_description opts("Options");
+    opts.add_options()("verbose,v", "also print each code's meaning and remediation");
+    po::positional_options_description pos;
+    po::variables_map vm;
+    if (!parse_options(name, "[--verbose]", "Lists the catalogue of finding codes that msglab reports.", opts, pos,
+                       args, vm))
+        return kOk;
+    std::cout << pad("CODE", 30) << pad("CWE", 8) << pad("SEVERITY", 9) << "TITLE\n";
+    for (const auto& c : finding_catalogue()) {
+        std::cout << pad(std::string(c.code), 30) << pad("CWE-" + std::to_string(c.cwe), 8)
+                  << pad(severity_name(c.severity), 9) << c.title << "\n";
+        if (vm.count("verbose"))
+            std::cout << "    " << c.meaning << "\n    remediation: " << c.remediation << "\n\n";
+    }
+    return kOk;
+}
+
+}  // namespace msglab::cli

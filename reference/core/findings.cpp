@@ -1,0 +1,216 @@
+#include "core/findings.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+
+namespace msglab {
+
+using json = nlohmann::json;
+
+const char* severity_name(Severity s) {
+    switch (s) {
+        case Severity::info: return "info";
+        case Severity::low: return "low";
+        case Severity::medium: return "medium";
+        case Severity::high: return "high";
+        case Severity::critical: return "critical";
+    }
+    return "info";
+}
+
+std::optional<Severity> parse_severity(std::string_view s) {
+    for (Severity v : {Severity::info, Severity::low, Severity::medium, Severity::high, Severity::critical})
+        if (s == severity_name(v)) return v;
+    return std::nullopt;
+}
+
+const char* confidence_name(Confidence c) {
+    switch (c) {
+        case Confidence::tentative: return "tentative";
+        case Confidence::firm: return "firm";
+        case Confidence::certain: return "certain";
+    }
+    return "firm";
+}
+
+std::optional<Confidence> parse_confidence(std::string_view s) {
+    for (Confidence v : {Confidence::tentative, Confidence::firm, Confidence::certain})
+        if (s == confidence_name(v)) return v;
+    return std::nullopt;
+}
+
+const std::vector<FindingCode>& finding_catalogue() {
+    static const std::vector<FindingCode> catalogue = {
+        {"REPLAY_ACCEPTED", 294, Severity::high, "Replayed message accepted",
+         "A verbatim copy of an authenticated message, sent again, was accepted as new.",
+         "Bind each message to a sequence number or a freshness window and reject duplicates."},
+        {"REFLECTION_ACCEPTED", 301, Severity::high, "Reflected message accepted",
+         "A peer accepted its own message sent back to it; both directions share one key.",
+         "Use a distinct key (or a direction label under the MAC) for each direction."},
+        {"STALE_MESSAGE_ACCEPTED", 294, Severity::medium, "Message with a stale timestamp accepted",
+         "A message whose timestamp lies far outside the freshness window was accepted.",
+         "Check the timestamp against a window and keep a replay cache for that window."},
+        {"MAC_NOT_VERIFIED", 345, Severity::critical, "Message authentication code not verified",
+         "A message with a wrong or zero MAC was accepted.",
+         "Verify the MAC in constant time before using any field of the message."},
+        {"WEAK_DH_PUBLIC_ACCEPTED", 20, Severity::high, "Weak Diffie-Hellman public value accepted",
+         "A DH public value of 0, 1, p-1 or not below p was accepted; the shared secret becomes predictable.",
+         "Reject public values outside 1 < y < p-1 before deriving keys."},
+        {"LATE_HANDSHAKE_ACCEPTED", 372, Severity::high, "Handshake accepted on a keyed session",
+         "A handshake packet arriving after keys were established changed the session's keys.",
+         "Reject handshake messages once a session is keyed."},
+        {"KEYSTREAM_REUSE", 323, Severity::high, "Keystream reused across messages",
+         "Messages are encrypted under the same key and nonce, so C1 xor C2 = P1 xor P2.",
+         "Use a unique nonce per message and per direction (or an AEAD with a counter nonce)."},
+        {"PLAINTEXT_HASH_EXPOSED", 200, Severity::medium, "Hash of the plaintext sent in clear",
+         "An unkeyed hash of each plaintext travels in clear, so guesses can be confirmed offline.",
+         "Drop the plaintext hash; rely on the MAC over the ciphertext."},
+        {"UNAUTHENTICATED_KEY_EXCHANGE", 322, Severity::high, "Key exchange without authentication",
+         "Neither side authenticates its key-exchange value, so a man in the middle can relay with two keys.",
+         "Sign the ephemeral values with long-term keys, or pin the peer's key."},
+        {"NONSTANDARD_CIPHER", 327, Severity::medium, "Non-standard block cipher",
+         "The protocol uses a home-made cipher that is not a standard primitive and has no public analysis.",
+         "Use a standard AEAD such as AES-GCM or ChaCha20-Poly1305."},
+        {"UNBOUNDED_LENGTH", 789, Severity::medium, "Length field without a bound",
+         "A length field far above any sane size was accepted and memory reserved for it.",
+         "Bound every length field and close the connection when a bound is exceeded."},
+        {"CRASH", 119, Severity::high, "Crash on crafted input",
+         "Crafted input made the implementation crash or trip a sanitizer.",
+         "Fix the memory-safety bug; fuzz the parser with sanitizers in CI."},
+    };
+    return catalogue;
+}
+
+const FindingCode* find_finding_code(std::string_view code) {
+    for (const auto& c : finding_catalogue())
+        if (c.code == code) return &c;
+    return nullptr;
+}
+
+std::string utc_timestamp_now() {
+    std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+Finding Finding::make(std::string_view code, std::string protocol, std::string target, std::string technique) {
+    const FindingCode* c = find_finding_code(code);
+    if (!c) throw std::invalid_argument("finding code not in the catalogue: " + std::string(code));
+    Finding f;
+    f.code = std::string(c->code);
+    f.cwe = c->cwe;
+    f.severity = c->severity;
+    f.title = std::string(c->title);
+    f.remediation = std::string(c->remediation);
+    f.protocol = std::move(protocol);
+    f.target = std::move(target);
+    f.technique = std::move(technique);
+    f.time = utc_timestamp_now();
+    return f;
+}
+
+std::string to_json_line(const Finding& f) {
+    json j = {
+        {"code", f.code},
+        {"cwe", f.cwe},
+        {"severity", severity_name(f.severity)},
+        {"confidence", confidence_name(f.confidence)},
+        {"protocol", f.protocol},
+        {"target", f.target},
+        {"session_id", f.session_id},
+        {"technique", f.technique},
+        {"title", f.title},
+        {"evidence",
+         {{"pcap", f.evidence.pcap},
+          {"frames", f.evidence.frames},
+          {"bytes", f.evidence.bytes_hex},
+          {"detail", f.evidence.detail}}},
+        {"remediation", f.remediation},
+        {"reproduce", f.reproduce},
+        {"time", f.time},
+    };
+    // Replace invalid UTF-8 rather than throw: evidence may quote raw input.
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+std::string get_string(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return {};
+    if (!it->is_string()) throw std::invalid_argument(std::string("field '") + key + "' is not a string");
+    return it->get<std::string>();
+}
+}  // namespace
+
+Finding finding_from_json(std::string_view line) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded()) throw std::invalid_argument("not valid JSON");
+    if (!j.is_object()) throw std::invalid_argument("not a JSON object");
+    Finding f;
+    f.code = get_string(j, "code");
+    if (f.code.empty()) throw std::invalid_argument("missing 'code'");
+    if (auto it = j.find("cwe"); it != j.end() && !it->is_null()) {
+        if (!it->is_number_integer()) throw std::invalid_argument("field 'cwe' is not an integer");
+        f.cwe = it->get<int>();
+    }
+    auto sev = parse_severity(get_string(j, "severity"));
+    if (!sev) throw std::invalid_argument("bad or missing 'severity'");
+    f.severity = *sev;
+    if (std::string c = get_string(j, "confidence"); !c.empty()) {
+        auto conf = parse_confidence(c);
+        if (!conf) throw std::invalid_argument("bad 'confidence'");
+        f.confidence = *conf;
+    }
+    f.protocol = get_string(j, "protocol");
+    f.target = get_string(j, "target");
+    f.session_id = get_string(j, "session_id");
+    f.technique = get_string(j, "technique");
+    f.title = get_string(j, "title");
+    f.remediation = get_string(j, "remediation");
+    f.reproduce = get_string(j, "reproduce");
+    f.time = get_string(j, "time");
+    if (auto it = j.find("evidence"); it != j.end() && !it->is_null()) {
+        if (!it->is_object()) throw std::invalid_argument("field 'evidence' is not an object");
+        f.evidence.pcap = get_string(*it, "pcap");
+        f.evidence.bytes_hex = get_string(*it, "bytes");
+        f.evidence.detail = get_string(*it, "detail");
+        if (auto fr = it->find("frames"); fr != it->end() && !fr->is_null()) {
+            if (!fr->is_array()) throw std::invalid_argument("field 'evidence.frames' is not an array");
+            for (const auto& n : *fr) {
+                if (!n.is_number_unsigned()) throw std::invalid_argument("a frame number is not a whole number");
+                f.evidence.frames.push_back(n.get<std::uint64_t>());
+            }
+        }
+    }
+    return f;
+}
+
+void FindingWriter::write(const Finding& f) {
+    m_out << to_json_line(f) << '\n';
+    m_out.flush();
+    ++m_count;
+}
+
+FindingReadResult read_findings(std::istream& in) {
+    FindingReadResult result;
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        try {
+            result.findings.push_back(finding_from_json(line));
+        } catch (const std::exception& e) {
+            result.errors.push_back("line " + std::to_string(n) + ": " + e.what());
+        }
+    }
+    return result;
+}
+
+}  // namespace msglab

@@ -1,0 +1,81 @@
+// The protocol registry and the plant registry (the backdoor catalogue).
+// Each protocol folder registers itself once, from reference/registry.cpp.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/findings.hpp"
+
+namespace msglab {
+
+struct ProtocolInfo {
+    std::string id;         // "secmsg"
+    std::string name;       // "SecMsg (SegMSG v0.1)"
+    std::string transport;  // "tcp", "http+ws", ...
+    std::uint16_t default_port = 0;
+    std::string summary;
+    std::string spec;                          // where the wire format is described
+    std::vector<std::string> keylog_labels;    // labels its endpoints write
+    std::vector<std::string> design_findings;  // codes the wire format itself forces
+    std::vector<std::string> field_paths;      // named fields for mutation
+};
+
+// A named, documented, switchable flaw in a reference endpoint; off by default.
+struct PlantInfo {
+    std::string id;  // "<protocol>.<name>"
+    std::string protocol;
+    int cwe = 0;
+    Severity severity = Severity::medium;
+    std::string summary;
+    std::string description;
+    std::vector<std::string> detected_by;  // finding codes that should report it
+};
+
+class Registry {
+public:
+    // The process-wide registry with every built-in protocol registered
+    // (link msglab_protocols).
+    static const Registry& builtin();
+
+    void add_protocol(ProtocolInfo info);
+    void add_plant(PlantInfo info);
+
+    const std::vector<ProtocolInfo>& protocols() const { return m_protocols; }
+    const std::vector<PlantInfo>& plants() const { return m_plants; }
+    const ProtocolInfo* protocol(std::string_view id) const;
+    const PlantInfo* plant(std::string_view id) const;
+    std::vector<const PlantInfo*> plants_of(std::string_view protocol) const;
+
+private:
+    std::vector<ProtocolInfo> m_protocols;
+    std::vector<PlantInfo> m_plants;
+};
+
+// Both defined in reference/registry.cpp (library msglab_protocols), one
+// line per protocol.
+void register_builtin_protocols(Registry& registry);
+
+// The plants switched on for one endpoint.
+class PlantSet {
+public:
+    PlantSet() = default;
+    // Throws std::invalid_argument naming the bad id when an id is unknown or
+    // belongs to another protocol.
+    static PlantSet parse(const std::vector<std::string>& ids, std::string_view protocol,
+                          const Registry& registry = Registry::builtin());
+
+    bool has(std::string_view id) const { return m_ids.count(std::string(id)) != 0; }
+    bool empty() const { return m_ids.empty(); }
+    const std::set<std::string>& ids() const { return m_ids; }
+    // For tests and fuzzers that switch plants on directly.
+    void enable(std::string id) { m_ids.insert(std::move(id)); }
+
+private:
+    std::set<std::string> m_ids;
+};
+
+}  // namespace msglab

@@ -1,0 +1,20 @@
+// Every built-in protocol, one line each.
+#include "core/registry.hpp"
+#include "secmsg/protocol.hpp"
+
+namespace msglab {
+
+const Registry& Registry::builtin() {
+    static const Registry registry = [] {
+        Registry r;
+        register_builtin_protocols(r);
+        return r;
+    }();
+    return registry;
+}
+
+void register_builtin_protocols(Registry& registry) {
+    secmsg::register_protocol(registry);
+}
+
+}  // namespace msglab
