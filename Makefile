@@ -1,0 +1,50 @@
+# msglab: a thin wrapper over CMake. `make check` is the test command and
+# `make audit` the main one; both install missing Debian packages first.
+
+SANITIZE ?= 0
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build-asan
+CMAKE_ARGS += -DMSGLAB_SANITIZE=ON -DMSGLAB_BUILD_BENCH=OFF
+else
+BUILD ?= build
+endif
+
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
+MSGLAB := $(BUILD)/cli/msglab
+
+.PHONY: all deps configure build check bench audit clean help
+
+all: build
+
+help:
+	@echo "make check      install deps, build, run every test (SANITIZE=1: under ASan+UBSan)"
+	@echo "make audit      install deps, build, run the audit"
+	@echo "make bench      install deps, build, run every benchmark and print its figures"
+	@echo "make deps       install the Debian packages msglab needs (only what is missing)"
+	@echo "make build      configure and build into $(BUILD)/"
+	@echo "make clean      remove the build folders"
+
+deps:
+	@tools/deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -G "$(GENERATOR)" -DMSGLAB_WERROR=ON $(CMAKE_ARGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+check: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: build
+	@set -e; for b in $(BUILD)/bench/bench_*; do \
+	  [ -x "$$b" ] || continue; echo "== $$(basename $$b)"; "$$b"; echo; done
+
+audit: build
+	@$(MSGLAB) audit
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,157 @@
+// The msglab command as a user runs it.
+#include <cstdio>
+#include <regex>
+
+#include "core/keylog.hpp"
+#include "support.hpp"
+
+using namespace msglab::test;
+
+namespace {
+
+const std::string kMsglab = MSGLAB_BINARY;
+
+CommandResult run_msglab(const std::string& args) { return run_command(kMsglab + " " + args + " 2>&1"); }
+
+// A server process whose standard output is read line by line.
+class ServerProcess {
+public:
+    explicit ServerProcess(const std::string& args) {
+        m_pipe = popen(("exec " + kMsglab + " " + args + " 2>&1").c_str(), "r");
+        REQUIRE(m_pipe);
+    }
+    ~ServerProcess() {
+        if (m_pipe) pclose(m_pipe);
+    }
+    std::string line() {
+        char buf[4096];
+        if (!fgets(buf, sizeof buf, m_pipe)) return {};
+        return buf;
+    }
+    // Everything left until the process exits; its exit status.
+    std::pair<std::string, int> finish() {
+        std::string rest;
+        for (std::string l = line(); !l.empty(); l = line()) rest += l;
+        int status = pclose(m_pipe);
+        m_pipe = nullptr;
+        return {rest, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+    }
+
+private:
+    FILE* m_pipe = nullptr;
+};
+
+std::string listening_port(const std::string& first_line) {
+    std::smatch m;
+    REQUIRE(std::regex_search(first_line, m, std::regex(R"(listening on 127\.0\.0\.1:(\d+))")));
+    return m[1];
+}
+
+}  // namespace
+
+TEST_CASE("msglab --help lists every command; --version prints one", "[cli]") {
+    auto r = run_msglab("--help");
+    CHECK(r.exit_code == 0);
+    for (const char* c : {"protocols", "plants", "findings", "serve", "connect", "selftest", "audit"})
+        CHECK(r.output.find(std::string("\n  ") + c) != std::string::npos);
+    auto v = run_msglab("--version");
+    CHECK(v.exit_code == 0);
+    CHECK(std::regex_match(v.output, std::regex("msglab \\d+\\.\\d+\\.\\d+\n")));
+    CHECK(run_msglab("").exit_code == 2);
+}
+
+TEST_CASE("msglab: unknown commands and options exit 2 with a clear message", "[cli]") {
+    auto a = run_msglab("frobnicate");
+    CHECK(a.exit_code == 2);
+    CHECK(a.output.find("unknown command 'frobnicate'") != std::string::npos);
+    auto b = run_msglab("--frobnicate");
+    CHECK(b.exit_code == 2);
+    CHECK(b.output.find("unknown option '--frobnicate'") != std::string::npos);
+    auto c = run_msglab("plants --frobnicate");
+    CHECK(c.exit_code == 2);
+    CHECK(c.output.find("--frobnicate") != std::string::npos);
+    auto d = run_msglab("serve secmsg --plant secmsg.nope");
+    CHECK(d.exit_code == 2);
+    CHECK(d.output.find("unknown plant 'secmsg.nope'") != std::string::npos);
+    auto e = run_msglab("serve nosuchproto");
+    CHECK(e.exit_code == 2);
+    CHECK(e.output.find("unknown protocol 'nosuchproto'") != std::string::npos);
+    auto f = run_msglab("connect secmsg 127.0.0.1:99999");
+    CHECK(f.exit_code == 2);
+    CHECK(f.output.find("bad port") != std::string::npos);
+    CHECK(run_msglab("serve secmsg --listen not-an-ip:5000").exit_code == 2);
+}
+
+TEST_CASE("msglab <command> --help documents its options", "[cli]") {
+    auto s = run_msglab("serve secmsg --help");
+    CHECK(s.exit_code == 0);
+    for (const char* o : {"--listen", "--echo", "--plant", "--keylog", "--max-connections"})
+        CHECK(s.output.find(o) != std::string::npos);
+    auto c = run_msglab("connect secmsg --help");
+    CHECK(c.exit_code == 0);
+    for (const char* o : {"--send", "--wait", "--keylog", "HOST:PORT"}) CHECK(c.output.find(o) != std::string::npos);
+    CHECK(run_msglab("plants --help").output.find("--protocol") != std::string::npos);
+}
+
+TEST_CASE("msglab protocols and plants print the registries", "[cli]") {
+    auto p = run_msglab("protocols");
+    CHECK(p.exit_code == 0);
+    CHECK(std::regex_search(p.output, std::regex(R"(secmsg\s+tcp\s+5000\s+6\s+SecMsg)")));
+    auto q = run_msglab("plants --protocol secmsg --verbose");
+    CHECK(q.exit_code == 0);
+    for (const char* id : {"secmsg.accept-weak-dh", "secmsg.no-freshness", "secmsg.accept-reflection",
+                           "secmsg.skip-hmac", "secmsg.late-handshake", "secmsg.recv-overflow"})
+        CHECK(q.output.find(id) != std::string::npos);
+    CHECK(q.output.find("detected by: MAC_NOT_VERIFIED") != std::string::npos);
+    auto f = run_msglab("findings");
+    CHECK(f.exit_code == 0);
+    CHECK(f.output.find("REPLAY_ACCEPTED") != std::string::npos);
+}
+
+TEST_CASE("msglab selftest and audit pass and say what they ran", "[cli]") {
+    auto s = run_msglab("selftest");
+    CHECK(s.exit_code == 0);
+    CHECK(std::regex_search(s.output, std::regex(R"(selftest: \d+ passed, 0 failed)")));
+    auto a = run_msglab("audit");
+    CHECK(a.exit_code == 0);
+    CHECK(a.output.find("NOT AVAILABLE YET") != std::string::npos);
+}
+
+TEST_CASE("Two msglab peers from the command line, with a key log", "[cli][endpoint]") {
+    TempDir dir;
+    std::string keylog = (dir / "keys.log").string();
+    ServerProcess server("serve secmsg --listen 127.0.0.1:0 --echo --duration 4 --keylog " + keylog);
+    std::string port = listening_port(server.line());
+    auto c = run_command(kMsglab + " connect secmsg 127.0.0.1:" + port +
+                         " --send 'hello from A' --send 'second line' --wait 0.5");
+    CHECK(c.exit_code == 0);
+    CHECK(c.output == "< hello from A\n< second line\n");
+    auto piped = run_command("printf 'one\\ntwo\\n' | " + kMsglab + " connect secmsg 127.0.0.1:" + port +
+                             " --wait 0.5");
+    CHECK(piped.exit_code == 0);
+    CHECK(piped.output == "< one\n< two\n");
+    auto [out, rc] = server.finish();
+    CHECK(rc == 0);
+    CHECK(out.find("> hello from A") != std::string::npos);
+    CHECK(out.find("> two") != std::string::npos);
+    CHECK(out.find("stopped: 2 session(s), 4 message(s) received") != std::string::npos);
+    auto log = msglab::KeyLog::load(keylog);
+    CHECK(log.size() == 2);
+}
+
+TEST_CASE("msglab connect fails clearly when nobody listens", "[cli][endpoint]") {
+    auto r = run_msglab("connect secmsg 127.0.0.1:1 --timeout 3");
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("cannot connect") != std::string::npos);
+}
+
+TEST_CASE("msglab serve --plant shows the plant and keeps serving", "[cli][endpoint]") {
+    ServerProcess server("serve secmsg --listen 127.0.0.1:0 --plant secmsg.no-freshness --duration 2");
+    std::string first = server.line();
+    CHECK(first.find("plants: secmsg.no-freshness") != std::string::npos);
+    std::string port = listening_port(first);
+    CHECK(run_command(kMsglab + " connect secmsg 127.0.0.1:" + port + " --send x --wait 0.2").exit_code == 0);
+    auto [out, rc] = server.finish();
+    CHECK(rc == 0);
+    CHECK(out.find("> x") != std::string::npos);
+}
