@@ -441,6 +441,8 @@ Bytes RsaPublicKey::oaep_encrypt(ByteView plaintext, Rng& rng) const {
 }
 
 bool RsaPublicKey::pss_verify(ByteView message, ByteView signature, std::optional<std::size_t> salt_length) const {
+    // RFC 8017 8.1.2 step 1: a signature must be exactly k bytes; Botan 2 accepts leading zero bytes.
+    if (signature.size() != (m_impl->key->key_length() + 7) / 8) return false;
     try {
         // Without a salt length Botan's PSSR accepts any salt length.
         std::string emsa = salt_length ? "PSSR(SHA-256,MGF1," + std::to_string(*salt_length) + ")" : "PSSR(SHA-256)";
@@ -503,6 +505,8 @@ Bytes RsaPrivateKey::pkcs8_der() const {
 std::string RsaPrivateKey::pem() const { return Botan::PKCS8::PEM_encode(*m_impl->key); }
 
 std::optional<Bytes> RsaPrivateKey::oaep_decrypt(ByteView ciphertext, Rng& rng) const {
+    // RFC 8017 7.1.2 step 1: a ciphertext must be exactly k bytes; Botan 2 accepts leading zero bytes.
+    if (ciphertext.size() != (m_impl->key->key_length() + 7) / 8) return std::nullopt;
     try {
         Botan::PK_Decryptor_EME dec(*m_impl->key, rng.botan(), "OAEP(SHA-256)");
         Botan::secure_vector<std::uint8_t> pt = dec.decrypt(ciphertext.data(), ciphertext.size());

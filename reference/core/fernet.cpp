@@ -51,11 +51,11 @@ Result<Token, Error> parse(std::string_view text) {
     auto raw = crypto::base64_decode(text, Base64Alphabet::url, Base64Padding::optional);
     if (!raw) return unexpected(Error{Errc::bad_base64, "token is not URL-safe base64"});
     if (raw->empty() || (*raw)[0] != kVersion) {
-        if (raw->size() < kMinTokenBytes) return unexpected(Error{Errc::too_short, "token shorter than 73 bytes"});
+        if (raw->size() < kMinTokenBytes) return unexpected(Error{Errc::too_short, "token shorter than 57 bytes"});
         return unexpected(Error{Errc::bad_version, "version byte is not 0x80"});
     }
     if (raw->size() < kMinTokenBytes)
-        return unexpected(Error{Errc::too_short, "token is " + std::to_string(raw->size()) + " bytes, minimum 73"});
+        return unexpected(Error{Errc::too_short, "token is " + std::to_string(raw->size()) + " bytes, minimum 57"});
     Reader r(*raw);
     Token t;
     t.version = r.u8();

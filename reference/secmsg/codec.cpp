@@ -103,15 +103,21 @@ Packet make_handshake(MessageType type, ByteView public_value, std::uint64_t tim
     return p;
 }
 
+Bytes seal_regular_wire(const Keys& keys, const SegmsgCipher& cipher, ByteView plaintext, std::uint64_t timestamp) {
+    Writer w(kOverheadBytes + plaintext.size());
+    w.bytes(kMagic).u8(static_cast<std::uint8_t>(MessageType::regular));
+    w.be32(static_cast<std::uint32_t>(plaintext.size())).bytes(crypto::sha256(plaintext)).be64(timestamp);
+    w.bytes(plaintext);
+    Bytes wire = w.take();
+    cipher.ctr_xor(wire.data() + kHeaderBytes, plaintext.size());
+    crypto::Digest mac = crypto::hmac_sha256(keys.hmac_key, wire);
+    wire.insert(wire.end(), mac.begin(), mac.end());
+    return wire;
+}
+
 Packet seal_regular(const Keys& keys, ByteView plaintext, std::uint64_t timestamp) {
-    Packet p;
-    p.type = MessageType::regular;
-    p.original_hash = crypto::sha256(plaintext);
-    p.timestamp = timestamp;
-    p.payload = SegmsgCipher(keys.master).ctr(plaintext);
-    Bytes wire = serialize(p);
-    p.hmac = crypto::hmac_sha256(keys.hmac_key, signed_part(wire));
-    return p;
+    return *parse_packet(seal_regular_wire(keys, SegmsgCipher(keys.master), plaintext, timestamp),
+                         Limits{static_cast<std::uint32_t>(plaintext.size())});
 }
 
 Opened open_regular(const Keys& keys, const Packet& packet) {

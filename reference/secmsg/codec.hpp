@@ -73,6 +73,9 @@ Packet make_handshake(MessageType type, ByteView public_value, std::uint64_t tim
 // A REGULAR packet: the payload encrypted with the SegMSG cipher in CTR mode,
 // the plaintext hash in clear and the HMAC over the rest.
 Packet seal_regular(const Keys& keys, ByteView plaintext, std::uint64_t timestamp);
+// The same packet straight to wire bytes, with one cipher already keyed.
+class SegmsgCipher;
+Bytes seal_regular_wire(const Keys& keys, const SegmsgCipher& cipher, ByteView plaintext, std::uint64_t timestamp);
 
 struct Opened {
     Bytes plaintext;

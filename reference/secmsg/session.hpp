@@ -14,7 +14,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/bytes.hpp"
@@ -22,6 +23,7 @@
 #include "core/keylog.hpp"
 #include "core/registry.hpp"
 #include "secmsg/codec.hpp"
+#include "secmsg/segmsg_cipher.hpp"
 
 namespace msglab::secmsg {
 
@@ -59,7 +61,7 @@ const char* reject_name(Reject r);
 struct SessionConfig {
     Limits limits;
     std::uint64_t freshness_window = 300;     // seconds either side of our clock
-    std::size_t replay_cache_entries = 1 << 16;
+    std::size_t replay_cache_entries = 1 << 18;  // per direction, about 10 MiB at most
     PlantSet plants;
 };
 
@@ -77,20 +79,26 @@ struct Output {
     std::vector<Event> events;
 };
 
-// Remembers packet MACs seen inside the freshness window. Bounded: when full,
-// the oldest half is dropped and packets no newer than them are refused from
-// then on, so a replay can never slip in through an eviction.
+// Remembers the MACs of packets inside the freshness window, bucketed by
+// their timestamp second (a duplicate carries the same timestamp, which the
+// MAC covers). Bounded: when full, whole oldest seconds are forgotten and
+// packets stamped no later than them are refused from then on, so a replay
+// can never slip in through an eviction. When a single second holds more than
+// the bound, further packets of that second are refused rather than risk
+// accepting a duplicate. Keys are 64-bit MAC prefixes.
 class ReplayCache {
 public:
-    explicit ReplayCache(std::size_t max_entries) : m_max(max_entries < 2 ? 2 : max_entries) {}
-    bool contains(const crypto::Digest& mac) const { return m_seen.count(key(mac)) != 0; }
+    explicit ReplayCache(std::size_t max_entries) : m_max(max_entries < 1 ? 1 : max_entries) {}
+    bool contains(const crypto::Digest& mac, std::uint64_t ts) const;
     bool too_old(std::uint64_t ts) const { return m_have_floor && ts <= m_floor; }
-    void insert(const crypto::Digest& mac, std::uint64_t ts, std::uint64_t now, std::uint64_t window);
-    std::size_t size() const { return m_seen.size(); }
+    // False when the entry could not be recorded (the second is full).
+    bool insert(const crypto::Digest& mac, std::uint64_t ts, std::uint64_t now, std::uint64_t window);
+    std::size_t size() const { return m_size; }
 
 private:
-    static std::string key(const crypto::Digest& d) { return std::string(d.begin(), d.end()); }
-    std::unordered_map<std::string, std::uint64_t> m_seen;
+    static std::uint64_t key(const crypto::Digest& d);
+    std::map<std::uint64_t, std::unordered_set<std::uint64_t>> m_buckets;
+    std::size_t m_size = 0;
     std::size_t m_max;
     std::uint64_t m_floor = 0;
     bool m_have_floor = false;
@@ -132,6 +140,7 @@ private:
     State m_state = State::idle;
     crypto::dh14::KeyPair m_dh;
     std::optional<Keys> m_keys;
+    std::optional<SegmsgCipher> m_cipher;  // keyed from m_keys
     Bytes m_session_id;
     Bytes m_buffer;
     ReplayCache m_received;
