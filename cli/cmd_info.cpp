@@ -14,16 +14,28 @@ static std::string pad(std::string s, std::size_t n) {
 
 int cmd_protocols(const std::string& name, const Args& args) {
     po::options_description opts("Options");
+    opts.add_options()("verbose,v", "also print each protocol's key log labels and design findings");
     po::positional_options_description pos;
     po::variables_map vm;
-    if (!parse_options(name, "", "Lists the protocol variants in the registry: id, transport, default port.", opts, pos,
-                       args, vm))
+    if (!parse_options(name, "[--verbose]", "Lists the protocol variants in the registry: id, transport, default port.",
+                       opts, pos, args, vm))
         return kOk;
     const auto& reg = Registry::builtin();
     std::cout << pad("ID", 8) << pad("TRANSPORT", 10) << pad("PORT", 6) << pad("PLANTS", 7) << "NAME\n";
     for (const auto& p : reg.protocols())
         std::cout << pad(p.id, 8) << pad(p.transport, 10) << pad(std::to_string(p.default_port), 6)
                   << pad(std::to_string(reg.plants_of(p.id).size()), 7) << p.name << "\n";
+    if (vm.count("verbose")) {
+        for (const auto& p : reg.protocols()) {
+            std::cout << "\n" << p.id << ": " << p.summary << "\n  wire format: " << p.spec << "\n  key log labels:";
+            for (const auto& l : p.keylog_labels) std::cout << " " << l;
+            std::cout << "\n  design findings (forced by the wire format, reported about the protocol):\n";
+            for (const auto& code : p.design_findings) {
+                const FindingCode* c = find_finding_code(code);
+                std::cout << "    " << pad(code, 30) << (c ? std::string(c->title) : std::string()) << "\n";
+            }
+        }
+    }
     return kOk;
 }
 

@@ -33,6 +33,14 @@ const char* reject_name(Reject r) {
     return "unknown";
 }
 
+std::optional<Keys> keys_from_keylog(const KeyLog& log, ByteView session_id) {
+    if (auto master = log.find(kKeyLogLabel, session_id); master && master->size() == 32)
+        return Keys::from_master(*master);
+    if (auto z = log.find(kKeyLogLabelShared, session_id); z && z->size() == crypto::dh14::kValueBytes)
+        return Keys::from_shared_secret(*z);
+    return std::nullopt;
+}
+
 std::uint64_t ReplayCache::key(const crypto::Digest& d) {
     std::uint64_t k = 0;
     for (int i = 0; i < 8; ++i) k = k << 8 | d[i];

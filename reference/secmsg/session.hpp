@@ -41,6 +41,11 @@ constexpr const char* kKeyLogLabel = "SECMSG_MASTER_SECRET";
 // The captures README gives the raw DH secret Z; the reader accepts it too.
 constexpr const char* kKeyLogLabelShared = "SECMSG_SHARED_SECRET";
 
+// The keys of a session from a key log: its SECMSG_MASTER_SECRET line, else
+// its SECMSG_SHARED_SECRET (Z) line; nullopt when neither is there or the
+// secret has the wrong length.
+std::optional<Keys> keys_from_keylog(const KeyLog& log, ByteView session_id);
+
 enum class Role { initiator, responder };
 enum class State { idle, awaiting_request, awaiting_response, established, closed };
 const char* state_name(State s);

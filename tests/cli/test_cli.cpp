@@ -103,6 +103,11 @@ TEST_CASE("msglab protocols and plants print the registries", "[cli]") {
                            "secmsg.skip-hmac", "secmsg.late-handshake", "secmsg.recv-overflow"})
         CHECK(q.output.find(id) != std::string::npos);
     CHECK(q.output.find("detected by: MAC_NOT_VERIFIED") != std::string::npos);
+    auto v = run_msglab("protocols --verbose");
+    CHECK(v.exit_code == 0);
+    for (const char* code : {"KEYSTREAM_REUSE", "PLAINTEXT_HASH_EXPOSED", "UNAUTHENTICATED_KEY_EXCHANGE",
+                             "NONSTANDARD_CIPHER", "SECMSG_MASTER_SECRET"})
+        CHECK(v.output.find(code) != std::string::npos);
     auto f = run_msglab("findings");
     CHECK(f.exit_code == 0);
     CHECK(f.output.find("REPLAY_ACCEPTED") != std::string::npos);

@@ -1,3 +1,5 @@
+#include <sstream>
+
 #include "secmsg/session.hpp"
 #include "support.hpp"
 
@@ -344,9 +346,9 @@ TEST_CASE("SecMsg key log decrypts a recorded session", "[session][keylog]") {
     auto req = parse_packet(wire[0]);
     REQUIRE(req);
     Bytes sid(req->original_hash.begin(), req->original_hash.begin() + 8);
-    auto master = log.find(kKeyLogLabel, sid);
-    REQUIRE(master);
-    Keys keys = Keys::from_master(*master);
+    auto found = keys_from_keylog(log, sid);
+    REQUIRE(found);
+    Keys keys = *found;
     std::vector<std::string> plaintexts;
     for (std::size_t i = 2; i < wire.size(); ++i) {
         auto p = parse_packet(wire[i]);
@@ -357,4 +359,22 @@ TEST_CASE("SecMsg key log decrypts a recorded session", "[session][keylog]") {
         plaintexts.push_back(to_string(o.plaintext));
     }
     CHECK(plaintexts == std::vector<std::string>{"hello from A", "second", "hello from B"});
+}
+
+TEST_CASE("SecMsg keys from a key log: master line, shared-secret line, neither", "[session][keylog]") {
+    Bytes z(256, 0);
+    z.back() = 1;
+    Keys expected = Keys::from_shared_secret(z);
+    std::istringstream in(std::string("SECMSG_SHARED_SECRET 0101010101010101 ") + hex(z) +
+                          "\nSECMSG_MASTER_SECRET 0202020202020202 " + hex(expected.master) +
+                          "\nSECMSG_MASTER_SECRET 0303030303030303 abcd\n");
+    KeyLog log = KeyLog::parse(in);
+    auto a = keys_from_keylog(log, Bytes(8, 1));
+    auto b = keys_from_keylog(log, Bytes(8, 2));
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->master == expected.master);
+    CHECK(b->hmac_key == expected.hmac_key);
+    CHECK_FALSE(keys_from_keylog(log, Bytes(8, 3)));  // wrong length
+    CHECK_FALSE(keys_from_keylog(log, Bytes(8, 4)));  // absent
 }
