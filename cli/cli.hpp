@@ -45,6 +45,9 @@ int cmd_selftest(const std::string&, const Args&);
 int cmd_audit(const std::string&, const Args&);
 int cmd_serve(const std::string&, const Args&);
 int cmd_connect(const std::string&, const Args&);
+int cmd_capture(const std::string&, const Args&);
+int cmd_decode(const std::string&, const Args&);
+int cmd_replay(const std::string&, const Args&);
 
 // Per-protocol endpoints behind `serve` and `connect`.
 int secmsg_serve(const po::variables_map& vm);

@@ -15,6 +15,9 @@ const std::vector<Command>& commands() {
         {"findings", "list the finding codes with CWE, severity and meaning", cmd_findings},
         {"serve", "run a reference endpoint (server or listening peer) of a protocol", cmd_serve},
         {"connect", "connect to an endpoint, send messages or chat interactively", cmd_connect},
+        {"capture", "capture live traffic with libpcap into a pcap file", cmd_capture},
+        {"decode", "decode the messages of a capture (plaintexts with a key log), as text or JSON", cmd_decode},
+        {"replay", "replay a captured session to a live target, with mutations, and report findings", cmd_replay},
         {"selftest", "run the built-in known-answer self-checks of the crypto core and codecs", cmd_selftest},
         {"audit", "the main job: check every variant, clean and planted, and report", cmd_audit},
     };

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libbotan-2-dev
+  libbotan-2-dev libpcap-dev
   libboost-dev libboost-program-options-dev
   nlohmann-json3-dev
   catch2

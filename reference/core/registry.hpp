@@ -3,12 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/findings.hpp"
+#include "core/stream_codec.hpp"
 
 namespace msglab {
 
@@ -22,6 +25,13 @@ struct ProtocolInfo {
     std::vector<std::string> keylog_labels;    // labels its endpoints write
     std::vector<std::string> design_findings;  // codes the wire format itself forces
     std::vector<std::string> field_paths;      // named fields for mutation
+
+    // Quick test of a stream's first bytes from the client (a heuristic).
+    std::function<bool(ByteView)> detect;
+    // A codec for one stream; `keys` may be null.
+    std::function<std::unique_ptr<StreamCodec>(const KeyLog* keys)> make_codec;
+    // A client for re-wrapped replays; null when the protocol has none yet.
+    std::function<std::unique_ptr<LiveClient>(const Clock&, Rng&)> make_live_client;
 };
 
 // A named, documented, switchable flaw in a reference endpoint; off by default.

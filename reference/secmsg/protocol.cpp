@@ -2,6 +2,7 @@
 
 #include "secmsg/codec.hpp"
 #include "secmsg/session.hpp"
+#include "secmsg/stream.hpp"
 
 namespace msglab::secmsg {
 
@@ -18,6 +19,9 @@ void register_protocol(Registry& r) {
         {"KEYSTREAM_REUSE", "PLAINTEXT_HASH_EXPOSED", "UNAUTHENTICATED_KEY_EXCHANGE", "NONSTANDARD_CIPHER"},
         {"secmsg.magic", "secmsg.type", "secmsg.length", "secmsg.original_hash", "secmsg.timestamp",
          "secmsg.payload", "secmsg.hmac"},
+        detect,
+        make_stream_codec,
+        make_live_client,
     });
 
     r.add_plant({plant::accept_weak_dh, "secmsg", 20, Severity::high,

@@ -115,7 +115,9 @@ TEST_CASE("Registries: every plant is documented and reachable only by name", "[
     CHECK_FALSE(set.has("secmsg.no-freshness"));
     CHECK_THROWS_WITH(PlantSet::parse({"secmsg.nope"}, "secmsg"), Catch::Contains("unknown plant 'secmsg.nope'"));
     Registry other;
-    other.add_protocol({"x", "X", "tcp", 1, "", "", {}, {}, {}});
+    ProtocolInfo x;
+    x.id = "x";
+    other.add_protocol(x);
     CHECK_THROWS_AS(other.add_plant({"y.bad", "x", 1, Severity::low, "s", "d", {"CRASH"}}), std::logic_error);
     CHECK_THROWS_AS(other.add_plant({"x.bad", "x", 1, Severity::low, "s", "d", {"NOPE"}}), std::logic_error);
 }
