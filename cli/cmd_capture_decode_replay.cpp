@@ -166,8 +166,11 @@ int cmd_decode(const std::string& name, const Args& args) {
                                      ? std::to_string(m.first_frame)
                                      : std::to_string(m.first_frame) + "-" + std::to_string(m.last_frame);
             line << std::setw(9) << frames << " " << std::fixed << std::setprecision(6) << std::setw(11)
-                 << (m.time - *t0) << "  s" << m.stream << "  " << m.src.to_string()
-                 << (m.from == Peer::client ? " -> " : " <- ") << m.dst.to_string() << "  " << m.protocol << "  "
+                 << (m.time - *t0) << "  s" << m.stream << "  "
+                 // The client on the left; the arrow shows which way the message went.
+                 << (m.from == Peer::client ? m.src.to_string() + " -> " + m.dst.to_string()
+                                            : m.dst.to_string() + " <- " + m.src.to_string())
+                 << "  " << m.protocol << "  "
                  << d.type;
             for (const auto& f : d.fields) {
                 auto dot = f.name.find('.');

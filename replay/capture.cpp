@@ -2,6 +2,8 @@
 
 #include <pcap/pcap.h>
 
+#include <poll.h>
+
 #include <chrono>
 
 namespace msglab::replay {
@@ -84,6 +86,11 @@ std::uint64_t LiveCapture::run(const std::function<void(std::uint64_t)>& progres
         pcap_dump(reinterpret_cast<u_char*>(self->m_dumper), h, bytes);
         ++self->m_written;
     };
+    // Immediate mode makes libpcap ignore its read timeout, so a blocking
+    // dispatch could wait forever on a quiet interface: poll ourselves.
+    char err[PCAP_ERRBUF_SIZE] = {0};
+    if (pcap_setnonblock(m_pcap, 1, err) != 0) throw CaptureError(std::string("cannot capture: ") + err);
+    int fd = pcap_get_selectable_fd(m_pcap);
     while (!m_stop) {
         int want = -1;
         if (m_options.count) {
@@ -92,7 +99,12 @@ std::uint64_t LiveCapture::run(const std::function<void(std::uint64_t)>& progres
         }
         int n = pcap_dispatch(m_pcap, want, handler, reinterpret_cast<u_char*>(this));
         if (n == PCAP_ERROR) throw CaptureError(std::string("capture failed: ") + pcap_geterr(m_pcap));
-        if (n > 0) pcap_dump_flush(m_dumper);
+        if (n > 0) {
+            pcap_dump_flush(m_dumper);
+        } else if (fd >= 0) {
+            pollfd p{fd, POLLIN, 0};
+            poll(&p, 1, 100);  // EINTR from Ctrl-C just ends the wait
+        }
         auto now = Steady::now();
         if (m_options.duration && std::chrono::duration<double>(now - start).count() >= *m_options.duration) break;
         if (progress && now - last_report >= std::chrono::milliseconds(100)) {

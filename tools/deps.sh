@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev
   catch2
   python3 python3-cryptography
+  tshark
 )
 
 missing=()

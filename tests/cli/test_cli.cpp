@@ -1,7 +1,11 @@
 // The msglab command as a user runs it.
 #include <cstdio>
+#include <fstream>
 #include <regex>
+#include <sstream>
+#include <thread>
 
+#include "core/findings.hpp"
 #include "core/keylog.hpp"
 #include "support.hpp"
 
@@ -159,4 +163,90 @@ TEST_CASE("msglab serve --plant shows the plant and keeps serving", "[cli][endpo
     auto [out, rc] = server.finish();
     CHECK(rc == 0);
     CHECK(out.find("> x") != std::string::npos);
+}
+
+TEST_CASE("msglab capture, decode and replay from the command line", "[cli][capture][replay]") {
+    TempDir dir;
+    std::string keys = (dir / "keys.log").string(), pcap = (dir / "s.pcap").string();
+    ServerProcess server("serve secmsg --listen 127.0.0.1:0 --echo --duration 6 --keylog " + keys);
+    std::string port = listening_port(server.line());
+    ServerProcess capture("capture --iface lo --port " + port + " --out " + pcap + " --duration 2");
+    std::string first = capture.line();
+    if (first.find("not allowed") != std::string::npos) MSGLAB_SKIP("live capture needs root or CAP_NET_RAW");
+    CHECK(first.find("capturing on lo (tcp port " + port + ")") != std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(run_command(kMsglab + " connect secmsg 127.0.0.1:" + port +
+                      " --send 'hello from A' --send 'attack at dawn' --wait 0.3")
+              .exit_code == 0);
+    auto [cap_out, cap_rc] = capture.finish();
+    CHECK(cap_rc == 0);
+    CHECK(std::regex_search(cap_out, std::regex(R"(\d+ packets written to )")));
+
+    auto text = run_msglab("decode " + pcap + " --keylog " + keys);
+    CHECK(text.exit_code == 0);
+    CHECK(text.output.find("HANDSHAKE_REQUEST") != std::string::npos);
+    CHECK(text.output.find("\"hello from A\"") != std::string::npos);
+    CHECK(text.output.find("\"attack at dawn\"") != std::string::npos);
+    CHECK(text.output.find("1 of a known protocol, 6 message(s)") != std::string::npos);
+    auto json = run_command(kMsglab + " decode " + pcap + " --json --keylog " + keys + " 2>/dev/null");
+    std::size_t lines = 0, with_plaintext = 0;
+    std::istringstream in(json.output);
+    for (std::string l; std::getline(in, l); ++lines) {
+        auto j = nlohmann::json::parse(l);
+        CHECK(j.at("protocol") == "secmsg");
+        if (j.contains("plaintext")) ++with_plaintext;
+    }
+    CHECK(lines == 6);
+    CHECK(with_plaintext == 4);  // two messages and their echoes
+
+    auto clean = run_msglab("replay " + pcap + " --target 127.0.0.1:" + port +
+                            " --rewrap --keylog " + keys + " --mutate duplicate:index=0 --seed 5");
+    CHECK(clean.exit_code == 0);
+    CHECK(clean.output.find("seed: 5") != std::string::npos);
+    CHECK(clean.output.find("duplicate of #0, 95 B -> closed") != std::string::npos);
+    CHECK(clean.output.find("findings: 0") != std::string::npos);
+    server.finish();
+
+    ServerProcess planted("serve secmsg --listen 127.0.0.1:0 --echo --duration 3 --plant secmsg.no-freshness");
+    std::string pport = listening_port(planted.line());
+    std::string findings = (dir / "findings.jsonl").string();
+    auto hit = run_msglab("replay " + pcap + " --target 127.0.0.1:" + pport + " --rewrap --keylog " + keys +
+                          " --mutate duplicate:index=0 --findings " + findings);
+    CHECK(hit.exit_code == 0);
+    CHECK(hit.output.find("findings: 1") != std::string::npos);
+    std::ifstream fin(findings);
+    auto read = msglab::read_findings(fin);
+    REQUIRE(read.findings.size() == 1);
+    CHECK(read.findings[0].code == "REPLAY_ACCEPTED");
+    CHECK(read.findings[0].reproduce.find("msglab replay " + pcap) == 0);
+}
+
+TEST_CASE("msglab decode and replay: clear errors", "[cli][replay]") {
+    auto a = run_msglab("decode /nonexistent/x.pcap");
+    CHECK(a.exit_code == 1);
+    CHECK(a.output.find("/nonexistent/x.pcap") != std::string::npos);
+    auto b = run_msglab("replay x.pcap --target 127.0.0.1:1 --mutate frobnicate");
+    CHECK(b.exit_code == 2);
+    CHECK(b.output.find("unknown mutation 'frobnicate'") != std::string::npos);
+    auto c = run_msglab("replay x.pcap");
+    CHECK(c.exit_code == 2);
+    CHECK(c.output.find("--target") != std::string::npos);
+    auto d = run_msglab("decode x.pcap --protocol nosuch");
+    CHECK(d.exit_code == 2);
+    auto e = run_msglab("capture --iface lo");
+    CHECK(e.exit_code == 2);
+    CHECK(e.output.find("--out") != std::string::npos);
+}
+
+TEST_CASE("msglab capture stops cleanly on Ctrl-C and leaves a readable pcap", "[cli][capture]") {
+    TempDir dir;
+    std::string pcap = (dir / "int.pcap").string();
+    auto r = run_command("sh -c '" + kMsglab + " capture --iface lo --port 1 --out " + pcap +
+                         " 2>&1 & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo rc=$?'");
+    if (r.output.find("not allowed") != std::string::npos) MSGLAB_SKIP("live capture needs root or CAP_NET_RAW");
+    CHECK(r.output.find("rc=0") != std::string::npos);
+    CHECK(r.output.find("packets written to " + pcap) != std::string::npos);
+    auto d = run_msglab("decode " + pcap);
+    CHECK(d.exit_code == 0);
+    CHECK(d.output.find("0 TCP stream(s)") != std::string::npos);
 }
