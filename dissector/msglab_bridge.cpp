@@ -1,0 +1,60 @@
+// C entry points for the Wireshark plugin, over msglab's own code.
+#include "msglab_bridge.h"
+
+#include <exception>
+
+#include "core/crypto.hpp"
+#include "core/keylog.hpp"
+#include "secmsg/codec.hpp"
+#include "secmsg/segmsg_cipher.hpp"
+#include "secmsg/session.hpp"
+
+using namespace msglab;
+
+struct msglab_keylog {
+    KeyLog log;
+};
+
+extern "C" {
+
+msglab_keylog *msglab_keylog_load(const char *path) {
+    try {
+        return new msglab_keylog{KeyLog::load(path)};
+    } catch (const std::exception &) {
+        return nullptr;
+    }
+}
+
+void msglab_keylog_free(msglab_keylog *log) { delete log; }
+
+size_t msglab_keylog_size(const msglab_keylog *log) { return log ? log->log.size() : 0; }
+
+int msglab_secmsg_keys(const msglab_keylog *log, const uint8_t session_id[8], uint8_t master[32],
+                       uint8_t hmac_key[32]) {
+    if (!log) return 0;
+    auto keys = secmsg::keys_from_keylog(log->log, ByteView(session_id, 8));
+    if (!keys) return 0;
+    std::copy(keys->master.begin(), keys->master.end(), master);
+    std::copy(keys->hmac_key.begin(), keys->hmac_key.end(), hmac_key);
+    return 1;
+}
+
+void msglab_secmsg_ctr(const uint8_t master[32], const uint8_t *in, size_t len, uint8_t *out) {
+    std::copy(in, in + len, out);
+    secmsg::SegmsgCipher(ByteView(master, 32)).ctr_xor(out, len);
+}
+
+void msglab_sha256(const uint8_t *data, size_t len, uint8_t out[32]) {
+    auto d = crypto::sha256(ByteView(data, len));
+    std::copy(d.begin(), d.end(), out);
+}
+
+int msglab_hmac_sha256_verify(const uint8_t key[32], const uint8_t *data, size_t len, const uint8_t tag[32]) {
+    return crypto::hmac_sha256_verify(ByteView(key, 32), ByteView(data, len), ByteView(tag, 32)) ? 1 : 0;
+}
+
+int msglab_dh14_public_ok(const uint8_t *y, size_t len) {
+    return crypto::dh14::public_value_ok(ByteView(y, len)) ? 1 : 0;
+}
+
+}  // extern "C"

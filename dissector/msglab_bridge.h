@@ -1,0 +1,35 @@
+/* The C interface the dissector uses to reach msglab's C++ core: key log
+ * parsing, SecMsg key derivation, the SegMSG cipher and the hashes. */
+#ifndef MSGLAB_BRIDGE_H
+#define MSGLAB_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct msglab_keylog msglab_keylog;
+
+/* NULL when the file cannot be read; junk lines are skipped. */
+msglab_keylog *msglab_keylog_load(const char *path);
+void msglab_keylog_free(msglab_keylog *log);
+size_t msglab_keylog_size(const msglab_keylog *log);
+
+/* The keys of a SecMsg session (8-byte id): 1 when the key log has them. */
+int msglab_secmsg_keys(const msglab_keylog *log, const uint8_t session_id[8], uint8_t master[32],
+                       uint8_t hmac_key[32]);
+/* SegMSG-CTR with master[0:16]: the same call encrypts and decrypts. */
+void msglab_secmsg_ctr(const uint8_t master[32], const uint8_t *in, size_t len, uint8_t *out);
+
+void msglab_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
+int msglab_hmac_sha256_verify(const uint8_t key[32], const uint8_t *data, size_t len, const uint8_t tag[32]);
+/* 1 when 1 < y < p-1 in RFC 3526 group 14. */
+int msglab_dh14_public_ok(const uint8_t *y, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

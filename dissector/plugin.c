@@ -1,0 +1,27 @@
+/* msglab.so: the Wireshark 4.0 plugin entry points. One dissector source
+ * file per protocol registers itself from here. */
+#define WS_BUILD_DLL
+#include <wireshark.h>
+#include <epan/packet.h>
+#include <epan/proto.h>
+
+#ifndef VERSION
+#define VERSION "0.1.0"
+#endif
+
+WS_DLL_PUBLIC_DEF const gchar plugin_version[] = VERSION;
+WS_DLL_PUBLIC_DEF const int plugin_want_major = 4;
+WS_DLL_PUBLIC_DEF const int plugin_want_minor = 0;
+
+WS_DLL_PUBLIC void plugin_register(void);
+
+void proto_register_secmsg(void);
+void proto_reg_handoff_secmsg(void);
+
+void plugin_register(void)
+{
+    static proto_plugin secmsg;
+    secmsg.register_protoinfo = proto_register_secmsg;
+    secmsg.register_handoff = proto_reg_handoff_secmsg;
+    proto_register_plugin(&secmsg);
+}
