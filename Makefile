@@ -7,7 +7,7 @@ CTEST_ARGS ?=
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build-asan
-CMAKE_ARGS += -DMSGLAB_SANITIZE=ON -DMSGLAB_BUILD_BENCH=OFF
+CMAKE_ARGS += -DMSGLAB_SANITIZE=ON -DMSGLAB_BUILD_BENCH=OFF -DMSGLAB_BUILD_DISSECTOR=OFF
 else
 BUILD ?= build
 endif
@@ -15,7 +15,7 @@ endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 MSGLAB := $(BUILD)/cli/msglab
 
-.PHONY: all deps configure build check bench audit clean help
+.PHONY: all deps configure build check bench audit install-plugin clean help
 
 all: build
 
@@ -23,6 +23,7 @@ help:
 	@echo "make check      install deps, build, run every test (SANITIZE=1: under ASan+UBSan)"
 	@echo "make audit      install deps, build, run the audit"
 	@echo "make bench      install deps, build, run every benchmark and print its figures"
+	@echo "make install-plugin  put msglab.so in your personal Wireshark plugin folder"
 	@echo "make deps       install the Debian packages msglab needs (only what is missing)"
 	@echo "make build      configure and build into $(BUILD)/"
 	@echo "make clean      remove the build folders"
@@ -45,6 +46,11 @@ bench: build
 
 audit: build
 	@$(MSGLAB) audit
+
+install-plugin: build
+	@cmake --install $(BUILD) --component plugin
+	@echo "installed: $$HOME/.local/lib/wireshark/plugins/4.0/epan/msglab.so (Wireshark and tshark as this user load it;"
+	@echo "as root they ignore personal plugins: use 'msglab wireshark' / 'msglab tshark')"
 
 clean:
 	rm -rf build build-asan

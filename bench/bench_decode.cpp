@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "capture_gen.hpp"
 #include "core/registry.hpp"
 #include "replay/extract.hpp"
 #include "replay/pcap_io.hpp"
@@ -29,27 +30,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// `packets` REGULAR packets of `payload` bytes over one synthetic connection.
 std::uint64_t generate(const std::string& path, std::uint64_t packets, std::size_t payload) {
-    Bytes z(256, 3);
-    auto keys = secmsg::Keys::from_shared_secret(z);
-    std::vector<Bytes> distinct;
-    for (int i = 0; i < 16; ++i) {
-        Bytes pt(payload, static_cast<std::uint8_t>('a' + i));
-        distinct.push_back(secmsg::serialize(secmsg::seal_regular(keys, pt, 1700000000 + i)));
-    }
-    replay::PcapWriter w(path, DLT_EN10MB);
-    replay::SynthTcp tcp(0x7f000001, 40000, 0x7f000001, 5000);
-    auto put = [&](const replay::SynthFrame& f) { w.write(f.frame, f.ts_sec, f.ts_usec); };
-    put(tcp.handshake_syn());
-    put(tcp.handshake_syn_ack());
-    put(tcp.handshake_ack());
-    for (std::uint64_t i = 0; i < packets; ++i) {
-        tcp.set_time(1700000000 + i / 100000, static_cast<std::uint32_t>(i % 100000) * 10);
-        put(tcp.data(i % 2 == 0, distinct[i % distinct.size()]));
-    }
-    w.flush();
-    return w.frames();
+    return bench::generate_secmsg_capture(path, packets, payload, 1700000000).frames;
 }
 
 struct DecodeRun {

@@ -48,6 +48,8 @@ int cmd_connect(const std::string&, const Args&);
 int cmd_capture(const std::string&, const Args&);
 int cmd_decode(const std::string&, const Args&);
 int cmd_replay(const std::string&, const Args&);
+int cmd_tshark(const std::string&, const Args&);
+int cmd_wireshark(const std::string&, const Args&);
 
 // Per-protocol endpoints behind `serve` and `connect`.
 int secmsg_serve(const po::variables_map& vm);

@@ -1,7 +1,10 @@
 // C entry points for the Wireshark plugin, over msglab's own code.
 #include "msglab_bridge.h"
 
+#include <botan/mac.h>
+
 #include <exception>
+#include <memory>
 
 #include "core/crypto.hpp"
 #include "core/keylog.hpp"
@@ -13,6 +16,11 @@ using namespace msglab;
 
 struct msglab_keylog {
     KeyLog log;
+};
+
+struct msglab_secmsg_ctx {
+    secmsg::SegmsgCipher cipher;
+    std::unique_ptr<Botan::MessageAuthenticationCode> mac;
 };
 
 extern "C" {
@@ -42,6 +50,27 @@ int msglab_secmsg_keys(const msglab_keylog *log, const uint8_t session_id[8], ui
 void msglab_secmsg_ctr(const uint8_t master[32], const uint8_t *in, size_t len, uint8_t *out) {
     std::copy(in, in + len, out);
     secmsg::SegmsgCipher(ByteView(master, 32)).ctr_xor(out, len);
+}
+
+msglab_secmsg_ctx *msglab_secmsg_ctx_new(const uint8_t master[32], const uint8_t hmac_key[32]) {
+    auto mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
+    mac->set_key(hmac_key, 32);
+    return new msglab_secmsg_ctx{secmsg::SegmsgCipher(ByteView(master, 32)), std::move(mac)};
+}
+
+void msglab_secmsg_ctx_free(msglab_secmsg_ctx *ctx) { delete ctx; }
+
+void msglab_secmsg_open(msglab_secmsg_ctx *ctx, const uint8_t *signed_part, size_t signed_len, size_t payload_len,
+                        const uint8_t mac[32], uint8_t *plaintext, int *hmac_ok, int *hash_ok) {
+    uint8_t computed[32];
+    ctx->mac->update(signed_part, signed_len);
+    ctx->mac->final(computed);
+    *hmac_ok = crypto::constant_time_equal(ByteView(computed, 32), ByteView(mac, 32)) ? 1 : 0;
+    const uint8_t *payload = signed_part + signed_len - payload_len;
+    std::copy(payload, payload + payload_len, plaintext);
+    ctx->cipher.ctr_xor(plaintext, payload_len);
+    auto digest = crypto::sha256(ByteView(plaintext, payload_len));
+    *hash_ok = std::equal(digest.begin(), digest.end(), signed_part + 11) ? 1 : 0;
 }
 
 void msglab_sha256(const uint8_t *data, size_t len, uint8_t out[32]) {

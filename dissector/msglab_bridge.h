@@ -23,6 +23,17 @@ int msglab_secmsg_keys(const msglab_keylog *log, const uint8_t session_id[8], ui
 /* SegMSG-CTR with master[0:16]: the same call encrypts and decrypts. */
 void msglab_secmsg_ctr(const uint8_t master[32], const uint8_t *in, size_t len, uint8_t *out);
 
+/* A session's keys, expanded once: opening a REGULAR packet then costs no
+ * key setup. */
+typedef struct msglab_secmsg_ctx msglab_secmsg_ctx;
+msglab_secmsg_ctx *msglab_secmsg_ctx_new(const uint8_t master[32], const uint8_t hmac_key[32]);
+void msglab_secmsg_ctx_free(msglab_secmsg_ctx *ctx);
+/* Checks the HMAC over `signed_part` (header and payload), decrypts the
+ * payload (the last `payload_len` bytes of it) into `plaintext` and checks
+ * the plaintext hash at bytes 11..43. Sets *hmac_ok and *hash_ok. */
+void msglab_secmsg_open(msglab_secmsg_ctx *ctx, const uint8_t *signed_part, size_t signed_len, size_t payload_len,
+                        const uint8_t mac[32], uint8_t *plaintext, int *hmac_ok, int *hash_ok);
+
 void msglab_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 int msglab_hmac_sha256_verify(const uint8_t key[32], const uint8_t *data, size_t len, const uint8_t tag[32]);
 /* 1 when 1 < y < p-1 in RFC 3526 group 14. */

@@ -23,6 +23,9 @@
 /* Reassembly never waits for more than this, whatever a length field says. */
 #define SECMSG_REASSEMBLY_MAX (16u * 1024u * 1024u)
 
+/* The replay map packs 64-bit keys into pointers. */
+G_STATIC_ASSERT(sizeof(gpointer) >= 8);
+
 enum { SECMSG_REGULAR = 1, SECMSG_HANDSHAKE_REQUEST = 2, SECMSG_HANDSHAKE_RESPONSE = 3 };
 enum { HMAC_UNCHECKED = 0, HMAC_GOOD = 1, HMAC_BAD = 2, HMAC_NOT_APPLICABLE = 3 };
 
@@ -120,14 +123,13 @@ typedef struct {
     gboolean have_keys;
     guint8 master[32];
     guint8 hmac_key[32];
+    msglab_secmsg_ctx *ctx;
     guint32 first_regular_frame;
-    wmem_map_t *macs; /* HMAC (32 bytes) -> secmsg_seen */
+    gboolean keystream_flagged;
+    /* First 8 HMAC bytes -> (frame << 1 | from_client), both packed into
+     * pointers so that tracking a packet allocates nothing. */
+    wmem_map_t *macs;
 } secmsg_conv;
-
-typedef struct {
-    guint32 frame;
-    gboolean from_client;
-} secmsg_seen;
 
 /* Per PDU, computed on the first pass so later passes show the same. */
 typedef struct {
@@ -140,20 +142,15 @@ typedef struct {
     guint32 duplicate_of;
     guint32 reflection_of;
     guint32 keystream_first;
+    gboolean keystream_expert; /* the session's first reuse */
     guint8 *plaintext;
     guint32 plaintext_len;
 } secmsg_pdu;
 
-static guint mac_hash(gconstpointer key)
+static gboolean free_ctx(wmem_allocator_t *allocator _U_, wmem_cb_event_t event _U_, void *data)
 {
-    guint h;
-    memcpy(&h, key, sizeof h);
-    return h;
-}
-
-static gboolean mac_equal(gconstpointer a, gconstpointer b)
-{
-    return memcmp(a, b, 32) == 0;
+    msglab_secmsg_ctx_free((msglab_secmsg_ctx *)data);
+    return FALSE;
 }
 
 static secmsg_conv *get_conv(packet_info *pinfo)
@@ -162,7 +159,7 @@ static secmsg_conv *get_conv(packet_info *pinfo)
     secmsg_conv *c = (secmsg_conv *)conversation_get_proto_data(conv, proto_secmsg);
     if (!c) {
         c = wmem_new0(wmem_file_scope(), secmsg_conv);
-        c->macs = wmem_map_new(wmem_file_scope(), mac_hash, mac_equal);
+        c->macs = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
         conversation_add_proto_data(conv, proto_secmsg, c);
     }
     return c;
@@ -210,40 +207,44 @@ static secmsg_pdu *first_pass(tvbuff_t *tvb, packet_info *pinfo, guint8 type, gu
             c->have_session_id = TRUE;
             msglab_keylog *log = current_keylog();
             c->have_keys = log && msglab_secmsg_keys(log, c->session_id, c->master, c->hmac_key);
+            if (c->have_keys) {
+                c->ctx = msglab_secmsg_ctx_new(c->master, c->hmac_key);
+                wmem_register_callback(wmem_file_scope(), free_ctx, c->ctx);
+            }
         } else if (type == SECMSG_HANDSHAKE_RESPONSE && c->response_frame == 0) {
             c->response_frame = frame;
         }
     } else {
         const guint8 *mac = tvb_get_ptr(tvb, SECMSG_HEADER + len, 32);
-        secmsg_seen *seen = (secmsg_seen *)wmem_map_lookup(c->macs, mac);
+        guint64 prefix;
+        memcpy(&prefix, mac, sizeof prefix);
+        gpointer key = GSIZE_TO_POINTER(prefix);
+        gpointer seen = wmem_map_lookup(c->macs, key);
         if (seen) {
-            if (seen->from_client == p->from_client)
-                p->duplicate_of = seen->frame;
+            guint32 seen_frame = (guint32)(GPOINTER_TO_SIZE(seen) >> 1);
+            gboolean seen_client = (GPOINTER_TO_SIZE(seen) & 1) != 0;
+            if (seen_client == p->from_client)
+                p->duplicate_of = seen_frame;
             else
-                p->reflection_of = seen->frame;
+                p->reflection_of = seen_frame;
         } else {
-            guint8 *key = (guint8 *)wmem_memdup(wmem_file_scope(), mac, 32);
-            seen = wmem_new(wmem_file_scope(), secmsg_seen);
-            seen->frame = frame;
-            seen->from_client = p->from_client;
-            wmem_map_insert(c->macs, key, seen);
+            wmem_map_insert(c->macs, key, GSIZE_TO_POINTER(((gsize)frame << 1) | (p->from_client ? 1 : 0)));
         }
         /* Fixed zero nonce and counter from 0: every message of the
-         * session uses the first message's keystream. */
+         * session uses the first message's keystream. This runs once per
+         * PDU, so a later PDU in the first one's frame is a reuse too. */
         if (c->first_regular_frame == 0)
             c->first_regular_frame = frame;
-        else if (c->first_regular_frame != frame)
+        else
             p->keystream_first = c->first_regular_frame;
         if (c->have_keys) {
             const guint8 *all = tvb_get_ptr(tvb, 0, SECMSG_HEADER + len);
-            p->hmac_status = msglab_hmac_sha256_verify(c->hmac_key, all, SECMSG_HEADER + len, mac) ? HMAC_GOOD
-                                                                                                      : HMAC_BAD;
+            int hmac_ok = 0, hash_ok = 0;
             p->plaintext = (guint8 *)wmem_alloc(wmem_file_scope(), len ? len : 1);
             p->plaintext_len = len;
-            msglab_secmsg_ctr(c->master, all + SECMSG_HEADER, len, p->plaintext);
-            guint8 digest[32];
-            msglab_sha256(p->plaintext, len, digest);
-            p->hash_mismatch = tvb_memeql(tvb, 11, digest, 32) != 0;
+            msglab_secmsg_open(c->ctx, all, SECMSG_HEADER + len, len, mac, p->plaintext, &hmac_ok, &hash_ok);
+            p->hmac_status = hmac_ok ? HMAC_GOOD : HMAC_BAD;
+            p->hash_mismatch = !hash_ok;
         } else {
             p->hmac_status = HMAC_UNCHECKED;
         }
@@ -328,9 +329,13 @@ static int dissect_secmsg_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tre
         if (p->keystream_first) {
             gi = proto_tree_add_uint(st, hf_keystream_first, tvb, 0, 0, p->keystream_first);
             proto_item_set_generated(gi);
-            expert_add_info_format(pinfo, gi, &ei_keystream_reuse,
-                                   "Keystream reuse: the same key and zero nonce as frame %u (C1 xor C2 = P1 xor P2)",
-                                   p->keystream_first);
+            /* Once per session: every later packet repeats it, and carries
+             * secmsg.keystream_first to filter on. */
+            if (p->keystream_expert)
+                expert_add_info_format(pinfo, gi, &ei_keystream_reuse,
+                                       "Keystream reuse: the same key and zero nonce as frame %u "
+                                       "(C1 xor C2 = P1 xor P2); every later REGULAR packet of this session too",
+                                       p->keystream_first);
         }
         if (p->duplicate_of) {
             gi = proto_tree_add_uint(st, hf_duplicate_of, tvb, 0, 0, p->duplicate_of);

@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev
   catch2
   python3 python3-cryptography
-  tshark
+  tshark wireshark-dev
 )
 
 missing=()
