@@ -233,10 +233,15 @@ static secmsg_pdu *first_pass(tvbuff_t *tvb, packet_info *pinfo, guint8 type, gu
         /* Fixed zero nonce and counter from 0: every message of the
          * session uses the first message's keystream. This runs once per
          * PDU, so a later PDU in the first one's frame is a reuse too. */
-        if (c->first_regular_frame == 0)
+        /* first_pass runs once per PDU, so two REGULARs in one segment
+         * count as a reuse too. */
+        if (c->first_regular_frame == 0) {
             c->first_regular_frame = frame;
-        else
+        } else {
             p->keystream_first = c->first_regular_frame;
+            p->keystream_expert = !c->keystream_flagged;
+            c->keystream_flagged = TRUE;
+        }
         if (c->have_keys) {
             const guint8 *all = tvb_get_ptr(tvb, 0, SECMSG_HEADER + len);
             int hmac_ok = 0, hash_ok = 0;
