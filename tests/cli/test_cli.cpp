@@ -56,7 +56,8 @@ std::string listening_port(const std::string& first_line) {
 TEST_CASE("msglab --help lists every command; --version prints one", "[cli]") {
     auto r = run_msglab("--help");
     CHECK(r.exit_code == 0);
-    for (const char* c : {"protocols", "plants", "findings", "serve", "connect", "selftest", "audit"})
+    for (const char* c : {"protocols", "plants", "findings", "serve", "connect", "capture", "decode", "replay",
+                          "tshark", "wireshark", "selftest", "audit"})
         CHECK(r.output.find(std::string("\n  ") + c) != std::string::npos);
     auto v = run_msglab("--version");
     CHECK(v.exit_code == 0);
@@ -199,6 +200,16 @@ TEST_CASE("msglab capture, decode and replay from the command line", "[cli][capt
     CHECK(lines == 6);
     CHECK(with_plaintext == 4);  // two messages and their echoes
 
+    // The same capture through `msglab tshark`: decoded and decrypted by the plugin.
+    if (run_command("command -v tshark >/dev/null 2>&1").exit_code == 0) {
+        auto ts = run_command(kMsglab + " tshark -r " + pcap + " --keylog " + keys +
+                              " -Y secmsg -T fields -e secmsg.type -e secmsg.hmac_status -e secmsg.plaintext"
+                              " 2>/dev/null");
+        CHECK(ts.exit_code == 0);
+        CHECK(ts.output == "2\t3\t\n3\t3\t\n1\t1\thello from A\n1\t1\tattack at dawn\n"
+                           "1\t1\thello from A\n1\t1\tattack at dawn\n");
+    }
+
     auto clean = run_msglab("replay " + pcap + " --target 127.0.0.1:" + port +
                             " --rewrap --keylog " + keys + " --mutate duplicate:index=0 --seed 5");
     CHECK(clean.exit_code == 0);
@@ -249,4 +260,13 @@ TEST_CASE("msglab capture stops cleanly on Ctrl-C and leaves a readable pcap", "
     auto d = run_msglab("decode " + pcap);
     CHECK(d.exit_code == 0);
     CHECK(d.output.find("0 TCP stream(s)") != std::string::npos);
+}
+
+TEST_CASE("msglab tshark: help, and a clear error when the plugin is missing", "[cli][dissector]") {
+    auto h = run_msglab("tshark --help");
+    CHECK(h.exit_code == 0);
+    CHECK(h.output.find("--keylog") != std::string::npos);
+    auto m = run_command("MSGLAB_PLUGIN_DIR=/nonexistent " + kMsglab + " tshark -v 2>&1");
+    CHECK(m.exit_code == 1);
+    CHECK(m.output.find("no 4.0/epan/msglab.so") != std::string::npos);
 }
