@@ -13,6 +13,15 @@ PcapReader::PcapReader(const std::string& path) : m_path(path) {
     if (!m_pcap) throw std::runtime_error("cannot open capture " + path + ": " + err);
 }
 
+PcapReader::PcapReader(std::FILE* file, const std::string& name) : m_path(name) {
+    char err[PCAP_ERRBUF_SIZE] = {};
+    m_pcap = pcap_fopen_offline(file, err);
+    if (!m_pcap) {
+        std::fclose(file);
+        throw std::runtime_error("cannot open capture " + name + ": " + err);
+    }
+}
+
 PcapReader::~PcapReader() {
     if (m_pcap) pcap_close(m_pcap);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "core/bytes.hpp"
@@ -24,6 +25,9 @@ class PcapReader {
 public:
     // pcap or pcapng. Throws std::runtime_error naming the file and the reason.
     explicit PcapReader(const std::string& path);
+    // From an open stream (for example fmemopen over a buffer); libpcap closes
+    // it with the reader. `name` is used in error messages.
+    PcapReader(std::FILE* file, const std::string& name);
     ~PcapReader();
     PcapReader(const PcapReader&) = delete;
     PcapReader& operator=(const PcapReader&) = delete;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerates fuzzers/corpus/ from real captures (the original programs' in
+# ../shared/captures/originals when present) and msglab's own sessions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build}
+cmake --build "$build" --target make_corpus >/dev/null
+captures=()
+for c in ../shared/captures/originals/secmsg.pcap; do [ -f "$c" ] && captures+=("$c"); done
+rm -rf fuzzers/corpus
+"$build/fuzzers/make_corpus" fuzzers/corpus "${captures[@]}"
+find fuzzers/corpus -type f | sed 's|/[^/]*$||' | sort | uniq -c
