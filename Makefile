@@ -15,7 +15,7 @@ endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 MSGLAB := $(BUILD)/cli/msglab
 
-.PHONY: all deps configure build check bench audit install-plugin clean help
+.PHONY: all deps configure build check bench audit install-plugin fuzzers clean help
 
 all: build
 
@@ -47,10 +47,16 @@ bench: build
 audit: build
 	@$(MSGLAB) audit
 
+# libFuzzer binaries (clang-14, ASan+UBSan) in build-fuzz/fuzzers/<target>_fuzzer.
+fuzzers: deps
+	@cmake -S . -B build-fuzz -G "$(GENERATOR)" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 \
+	  -DMSGLAB_FUZZ=ON -DMSGLAB_BUILD_TESTS=OFF -DMSGLAB_BUILD_BENCH=OFF -DMSGLAB_BUILD_DISSECTOR=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target secmsg_codec_fuzzer secmsg_session_fuzzer fernet_fuzzer keylog_fuzzer pcap_fuzzer
+
 install-plugin: build
 	@cmake --install $(BUILD) --component plugin
 	@echo "installed: $$HOME/.local/lib/wireshark/plugins/4.0/epan/msglab.so (Wireshark and tshark as this user load it;"
 	@echo "as root they ignore personal plugins: use 'msglab wireshark' / 'msglab tshark')"
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-program-options-dev
   nlohmann-json3-dev
   catch2
+  clang-14 libclang-rt-14-dev
   python3 python3-cryptography
   tshark wireshark-dev
 )
