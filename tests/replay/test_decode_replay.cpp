@@ -68,7 +68,7 @@ replay::ReplayResult replay_to(const EchoServer& s, const SecmsgCapture& cap, co
     o.rewrap = rewrap;
     o.keylog = log;
     o.seed = 7;
-    o.wait_seconds = 0.3;
+    o.wait_seconds = 1.0;  // a loaded CI machine can take a while to close
     for (const auto& m : mutations) o.mutations.push_back(*replay::parse_mutation(m));
     return replay::run_replay(o, Registry::builtin());
 }
