@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "secmsg/codec.hpp"
+#include "core/io_thread.hpp"
 #include "secmsg/endpoint.hpp"
 #include "secmsg/segmsg_cipher.hpp"
 
@@ -25,19 +26,6 @@ using Steady = std::chrono::steady_clock;
 namespace {
 
 double seconds_since(Steady::time_point t0) { return std::chrono::duration<double>(Steady::now() - t0).count(); }
-
-struct Loop {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
-    std::thread thread{[this] { io.run(); }};
-    void stop() {
-        if (!thread.joinable()) return;
-        guard.reset();
-        io.stop();
-        thread.join();
-    }
-    ~Loop() { stop(); }
-};
 
 double crypto_messages_per_second(std::size_t size) {
     Bytes z(256, 7);
@@ -69,7 +57,7 @@ double loopback_messages_per_second(std::size_t size, std::size_t count) {
     std::condition_variable cv;
     std::size_t received = 0;
     bool up = false;
-    Loop server_loop, client_loop;
+    IoThread server_loop, client_loop;
     Server::Options so;
     so.callbacks.on_message = [&](std::uint64_t, const std::string&, ByteView) {
         std::lock_guard<std::mutex> l(m);
@@ -140,7 +128,7 @@ double loopback_handshakes_per_second(double duration) {
     std::mutex m;
     std::condition_variable cv;
     std::size_t done = 0;
-    Loop server_loop, client_loop;
+    IoThread server_loop, client_loop;
     Server::Options so;
     Server server(server_loop.io, {asio::ip::make_address("127.0.0.1"), 0}, so);
     EndpointOptions co;

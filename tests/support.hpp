@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "core/bytes.hpp"
 
@@ -80,6 +81,18 @@ struct CommandResult {
     int exit_code = -1;
     std::string output;  // standard output only
 };
+
+// A single-quoted shell word, whatever `s` holds.
+inline std::string shell_quote(std::string_view s) {
+    std::string out = "'";
+    for (char c : s) {
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
+    }
+    return out + "'";
+}
 
 // Runs a shell command and captures its standard output.
 inline CommandResult run_command(const std::string& command) {

@@ -12,21 +12,11 @@ using msglab::Bytes;
 using msglab::test::CommandResult;
 using msglab::test::kSystemPython;
 using msglab::test::run_command;
+using msglab::test::shell_quote;
 
 namespace crypto = msglab::crypto;
 namespace fernet = msglab::fernet;
 namespace fs = std::filesystem;
-
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'')
-            out += "'\\''";
-        else
-            out += c;
-    }
-    return out + "'";
-}
 
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();

@@ -40,17 +40,6 @@ const std::vector<std::string> kExperts = {
 
 std::uint64_t now_seconds() { return static_cast<std::uint64_t>(std::time(nullptr)); }
 
-std::string sh_quote(std::string_view s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'')
-            out += "'\\''";
-        else
-            out += c;
-    }
-    return out + "'";
-}
-
 std::vector<std::string> split(std::string_view s, char sep) {
     std::vector<std::string> out;
     std::size_t start = 0;
@@ -97,12 +86,12 @@ TsharkResult run_tshark(const std::vector<std::string>& args, const fs::path& pl
     TempDir scratch;
     make_world_readable(scratch.path());
     const fs::path err = scratch / "stderr";
-    std::string cmd = "env -u MSGLAB_KEYLOGFILE -u XDG_CONFIG_HOME HOME=" + sh_quote(scratch.path().string()) +
-                      " WIRESHARK_PLUGIN_DIR=" + sh_quote(plugin_dir.string());
+    std::string cmd = "env -u MSGLAB_KEYLOGFILE -u XDG_CONFIG_HOME HOME=" + msglab::test::shell_quote(scratch.path().string()) +
+                      " WIRESHARK_PLUGIN_DIR=" + msglab::test::shell_quote(plugin_dir.string());
     if (geteuid() == 0) cmd += " unshare -U";
     cmd += " tshark";
-    for (const auto& a : args) cmd += " " + sh_quote(a);
-    cmd += " </dev/null 2>" + sh_quote(err.string());
+    for (const auto& a : args) cmd += " " + msglab::test::shell_quote(a);
+    cmd += " </dev/null 2>" + msglab::test::shell_quote(err.string());
     CommandResult r = run_command(cmd);
     TsharkResult t;
     t.exit_code = r.exit_code;
@@ -727,10 +716,10 @@ TEST_CASE("The plugin builds from a clean folder against the installed SDK alone
     ReadableTempDir dir;
     const fs::path build = dir / "b", log = dir / "build.log";
     const auto start = std::chrono::steady_clock::now();
-    CommandResult r = run_command("cmake -S " + sh_quote(MSGLAB_DISSECTOR_SOURCE_DIR) + " -B " +
-                                  sh_quote(build.string()) + " -G Ninja >" + sh_quote(log.string()) +
-                                  " 2>&1 && cmake --build " + sh_quote(build.string()) + " -j2 >>" +
-                                  sh_quote(log.string()) + " 2>&1");
+    CommandResult r = run_command("cmake -S " + msglab::test::shell_quote(MSGLAB_DISSECTOR_SOURCE_DIR) + " -B " +
+                                  msglab::test::shell_quote(build.string()) + " -G Ninja >" + msglab::test::shell_quote(log.string()) +
+                                  " 2>&1 && cmake --build " + msglab::test::shell_quote(build.string()) + " -j2 >>" +
+                                  msglab::test::shell_quote(log.string()) + " 2>&1");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << "clean-folder plugin build: " << seconds << " s" << std::endl;
     std::string out = read_file(log);

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/io_thread.hpp"
 #include "core/registry.hpp"
 #include "replay/capture.hpp"
 #include "replay/extract.hpp"
@@ -18,24 +19,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-struct Loop {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
-    std::thread thread{[this] { io.run(); }};
-    void stop() {
-        if (!thread.joinable()) return;
-        guard.reset();
-        io.stop();
-        thread.join();
-    }
-    ~Loop() { stop(); }
-};
-
-struct StopOnExit {
-    Loop& loop;
-    ~StopOnExit() { loop.stop(); }
-};
-
 std::vector<std::string> plaintexts(const std::vector<replay::ExtractedMessage>& msgs, Peer from) {
     std::vector<std::string> out;
     for (const auto& m : msgs)
@@ -45,7 +28,7 @@ std::vector<std::string> plaintexts(const std::vector<replay::ExtractedMessage>&
 
 // An echoing SecMsg server with the given plants, on its own thread.
 struct EchoServer {
-    Loop loop;
+    IoThread loop;
     std::unique_ptr<secmsg::Server> server;
     explicit EchoServer(std::vector<std::string> plants = {}) {
         secmsg::Server::Options so;
@@ -273,7 +256,7 @@ TEST_CASE("capture: a live SecMsg session on lo decodes with the key log", "[cap
     std::vector<std::string> echoed;
     bool up = false;
 
-    Loop loop;
+    IoThread loop;
     KeyLogWriter keylog(keys);
     secmsg::Server::Options so;
     so.echo = true;

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/io_thread.hpp"
 #include "secmsg/endpoint.hpp"
 #include "support.hpp"
 
@@ -13,27 +14,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
-
-// An io_context on its own thread. Endpoints must be destroyed after the
-// thread stops and before the io_context goes: declare the Loop first, the
-// endpoints next, and a StopOnExit for the loop last.
-struct Loop {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
-    std::thread thread{[this] { io.run(); }};
-    void stop() {
-        if (!thread.joinable()) return;
-        guard.reset();
-        io.stop();
-        thread.join();
-    }
-    ~Loop() { stop(); }
-};
-
-struct StopOnExit {
-    Loop& loop;
-    ~StopOnExit() { loop.stop(); }
-};
 
 // Waits until `pred` holds (checked under `m`), or fails the test after `limit`.
 template <class Pred>
@@ -68,7 +48,7 @@ TEST_CASE("Two SecMsg peers over loopback exchange 1,000 messages each way", "[e
     std::uint64_t conn = 0;
     bool client_up = false;
 
-    Loop loop;
+    IoThread loop;
     Server::Options so;
     so.callbacks.on_established = [&](std::uint64_t id, const std::string&) {
         std::lock_guard<std::mutex> l(m);
@@ -119,7 +99,7 @@ TEST_CASE("SecMsg server: bad input closes only that connection", "[endpoint]") 
     std::vector<std::string> echoes;
     bool up = false;
 
-    Loop loop;
+    IoThread loop;
     Server::Options so;
     so.echo = true;
     so.handshake_timeout = std::chrono::milliseconds(300);
@@ -175,12 +155,12 @@ TEST_CASE("SecMsg server holds 1,000 concurrent peers", "[endpoint][load]") {
     int echoed = 0, failed = 0;
     std::size_t peak = 0;
 
-    Loop server_loop;
+    IoThread server_loop;
     Server::Options so;
     so.echo = true;
     Server server(server_loop.io, loopback(), so);
 
-    Loop client_loop;
+    IoThread client_loop;
     EndpointOptions co;
     co.callbacks.on_message = [&](std::uint64_t, const std::string&, ByteView) {
         std::lock_guard<std::mutex> l(m);
