@@ -50,6 +50,12 @@ int cmd_decode(const std::string&, const Args&);
 int cmd_replay(const std::string&, const Args&);
 int cmd_tshark(const std::string&, const Args&);
 int cmd_wireshark(const std::string&, const Args&);
+int cmd_fuzz(const std::string&, const Args&);
+
+// `msglab fuzz --protocol P --target HOST:PORT ...`: fuzzing a live endpoint
+// (cli/cmd_netfuzz.cpp). Parses its own options; `cmd_fuzz` hands it the
+// whole command line when --protocol or --target is present.
+int fuzz_network(const std::string& command, const Args& args);
 
 // Per-protocol endpoints behind `serve` and `connect`.
 int secmsg_serve(const po::variables_map& vm);

@@ -26,6 +26,7 @@
 
 #include <botan/base64.h>
 
+#include <map>
 #include <stdexcept>
 
 namespace msglab::crypto {
@@ -108,9 +109,25 @@ bool constant_time_equal(ByteView a, ByteView b) {
     return Botan::constant_time_compare(a.data(), b.data(), a.size());
 }
 
+// Cipher objects are looked up by name once per thread and re-keyed for each
+// call: the lookup costs more than encrypting a short message.
+static Botan::Cipher_Mode& cipher_mode(const std::string& spec, Botan::Cipher_Dir dir) {
+    thread_local std::map<std::pair<std::string, int>, std::unique_ptr<Botan::Cipher_Mode>> cache;
+    auto& slot = cache[{spec, static_cast<int>(dir)}];
+    if (!slot) slot = Botan::Cipher_Mode::create_or_throw(spec, dir);
+    return *slot;
+}
+
+static Botan::StreamCipher& stream_cipher(const std::string& spec) {
+    thread_local std::map<std::string, std::unique_ptr<Botan::StreamCipher>> cache;
+    auto& slot = cache[spec];
+    if (!slot) slot = Botan::StreamCipher::create_or_throw(spec);
+    return *slot;
+}
+
 Bytes aes_cbc_encrypt(ByteView key, ByteView iv, ByteView plaintext) {
     if (iv.size() != 16) throw std::invalid_argument("AES-CBC needs a 16-byte IV");
-    auto mode = Botan::Cipher_Mode::create_or_throw(aes_name(key.size()) + "/CBC/PKCS7", Botan::ENCRYPTION);
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/CBC/PKCS7", Botan::ENCRYPTION);
     mode->set_key(key.data(), key.size());
     mode->start(iv.data(), iv.size());
     Botan::secure_vector<std::uint8_t> buf(plaintext.begin(), plaintext.end());
@@ -121,7 +138,7 @@ Bytes aes_cbc_encrypt(ByteView key, ByteView iv, ByteView plaintext) {
 std::optional<Bytes> aes_cbc_decrypt(ByteView key, ByteView iv, ByteView ciphertext) {
     if (iv.size() != 16) throw std::invalid_argument("AES-CBC needs a 16-byte IV");
     if (ciphertext.empty() || ciphertext.size() % 16 != 0) return std::nullopt;
-    auto mode = Botan::Cipher_Mode::create_or_throw(aes_name(key.size()) + "/CBC/PKCS7", Botan::DECRYPTION);
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/CBC/PKCS7", Botan::DECRYPTION);
     mode->set_key(key.data(), key.size());
     mode->start(iv.data(), iv.size());
     Botan::secure_vector<std::uint8_t> buf(ciphertext.begin(), ciphertext.end());
@@ -135,7 +152,7 @@ std::optional<Bytes> aes_cbc_decrypt(ByteView key, ByteView iv, ByteView ciphert
 
 Bytes aes_ctr(ByteView key, ByteView iv, ByteView data) {
     if (iv.size() != 16) throw std::invalid_argument("AES-CTR needs a 16-byte counter block");
-    auto c = Botan::StreamCipher::create_or_throw("CTR-BE(" + aes_name(key.size()) + ")");
+    Botan::StreamCipher* c = &stream_cipher("CTR-BE(" + aes_name(key.size()) + ")");
     c->set_key(key.data(), key.size());
     c->set_iv(iv.data(), iv.size());
     Bytes out(data.begin(), data.end());
@@ -145,9 +162,9 @@ Bytes aes_ctr(ByteView key, ByteView iv, ByteView data) {
 
 Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext) {
     if (nonce.empty()) throw std::invalid_argument("AES-GCM needs a non-empty nonce");
-    auto mode = Botan::Cipher_Mode::create_or_throw(aes_name(key.size()) + "/GCM", Botan::ENCRYPTION);
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/GCM", Botan::ENCRYPTION);
     mode->set_key(key.data(), key.size());
-    auto* aead = dynamic_cast<Botan::AEAD_Mode*>(mode.get());
+    auto* aead = dynamic_cast<Botan::AEAD_Mode*>(mode);
     aead->set_associated_data(aad.data(), aad.size());
     mode->start(nonce.data(), nonce.size());
     Botan::secure_vector<std::uint8_t> buf(plaintext.begin(), plaintext.end());
@@ -157,9 +174,9 @@ Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plain
 
 std::optional<Bytes> aes_gcm_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag) {
     if (nonce.empty() || ciphertext_and_tag.size() < 16) return std::nullopt;
-    auto mode = Botan::Cipher_Mode::create_or_throw(aes_name(key.size()) + "/GCM", Botan::DECRYPTION);
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/GCM", Botan::DECRYPTION);
     mode->set_key(key.data(), key.size());
-    auto* aead = dynamic_cast<Botan::AEAD_Mode*>(mode.get());
+    auto* aead = dynamic_cast<Botan::AEAD_Mode*>(mode);
     aead->set_associated_data(aad.data(), aad.size());
     mode->start(nonce.data(), nonce.size());
     Botan::secure_vector<std::uint8_t> buf(ciphertext_and_tag.begin(), ciphertext_and_tag.end());

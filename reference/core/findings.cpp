@@ -130,7 +130,8 @@ std::string to_json_line(const Finding& f) {
          {{"pcap", f.evidence.pcap},
           {"frames", f.evidence.frames},
           {"bytes", f.evidence.bytes_hex},
-          {"detail", f.evidence.detail}}},
+          {"detail", f.evidence.detail},
+          {"reproducer", f.evidence.reproducer}}},
         {"remediation", f.remediation},
         {"reproduce", f.reproduce},
         {"time", f.time},
@@ -180,6 +181,7 @@ Finding finding_from_json(std::string_view line) {
         f.evidence.pcap = get_string(*it, "pcap");
         f.evidence.bytes_hex = get_string(*it, "bytes");
         f.evidence.detail = get_string(*it, "detail");
+        f.evidence.reproducer = get_string(*it, "reproducer");
         if (auto fr = it->find("frames"); fr != it->end() && !fr->is_null()) {
             if (!fr->is_array()) throw std::invalid_argument("field 'evidence.frames' is not an array");
             for (const auto& n : *fr) {

@@ -37,6 +37,7 @@ struct Evidence {
     std::vector<std::uint64_t> frames; // frame numbers in that capture
     std::string bytes_hex;             // an excerpt of the bytes concerned
     std::string detail;                // what was observed, in words
+    std::string reproducer;            // a file that reproduces it (a fuzz input, a trace)
 };
 
 struct Finding {

@@ -58,6 +58,7 @@ TEST_CASE("Findings round-trip through JSON lines", "[findings]") {
     f.evidence.frames = {4, 9};
     f.evidence.bytes_hex = "5365674d5347";
     f.evidence.detail = "verbatim packet accepted \xff";  // invalid UTF-8 must not throw
+    f.evidence.reproducer = "crashes/secmsg_session-1.bin";
     f.reproduce = "msglab replay run.pcap --target 127.0.0.1:5000";
     std::ostringstream out;
     FindingWriter w(out);
@@ -78,6 +79,7 @@ TEST_CASE("Findings round-trip through JSON lines", "[findings]") {
     CHECK(g.protocol == "secmsg");
     CHECK(g.session_id == "0011223344556677");
     CHECK(g.evidence.frames == std::vector<std::uint64_t>{4, 9});
+    CHECK(g.evidence.reproducer == "crashes/secmsg_session-1.bin");
     CHECK(g.evidence.bytes_hex == "5365674d5347");
     CHECK(g.reproduce == f.reproduce);
     CHECK(r.findings[1].code == "CRASH");
