@@ -43,6 +43,7 @@ check: build
 bench: build
 	@set -e; for b in $(BUILD)/bench/bench_*; do \
 	  [ -x "$$b" ] || continue; echo "== $$(basename $$b)"; "$$b"; echo; done
+	@echo "== fuzz_throughput"; bench/fuzz_throughput.sh $(MSGLAB)
 
 audit: build
 	@$(MSGLAB) audit
