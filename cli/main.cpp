@@ -18,6 +18,7 @@ const std::vector<Command>& commands() {
         {"capture", "capture live traffic with libpcap into a pcap file", cmd_capture},
         {"decode", "decode the messages of a capture (plaintexts with a key log), as text or JSON", cmd_decode},
         {"replay", "replay a captured session to a live target, with mutations, and report findings", cmd_replay},
+        {"scenario", "check and run declarative attack scenarios (YAML) against a live endpoint", cmd_scenario},
         {"fuzz", "run fuzz campaigns: libFuzzer targets, or a live endpoint over the network", cmd_fuzz},
         {"tshark", "run tshark with the msglab plugin loaded (also as root)", cmd_tshark},
         {"wireshark", "run Wireshark with the msglab plugin loaded (also as root)", cmd_wireshark},
