@@ -51,6 +51,7 @@ int cmd_replay(const std::string&, const Args&);
 int cmd_tshark(const std::string&, const Args&);
 int cmd_wireshark(const std::string&, const Args&);
 int cmd_fuzz(const std::string&, const Args&);
+int cmd_report(const std::string& name, const Args& args);
 int cmd_scenario(const std::string&, const Args&);
 
 // `msglab fuzz --protocol P --target HOST:PORT ...`: fuzzing a live endpoint

@@ -20,6 +20,7 @@ const std::vector<Command>& commands() {
         {"replay", "replay a captured session to a live target, with mutations, and report findings", cmd_replay},
         {"scenario", "check and run declarative attack scenarios (YAML) against a live endpoint", cmd_scenario},
         {"fuzz", "run fuzz campaigns: libFuzzer targets, or a live endpoint over the network", cmd_fuzz},
+        {"report", "write HTML, Markdown, SARIF and JUnit reports from a hunt's folder", cmd_report},
         {"tshark", "run tshark with the msglab plugin loaded (also as root)", cmd_tshark},
         {"wireshark", "run Wireshark with the msglab plugin loaded (also as root)", cmd_wireshark},
         {"selftest", "run the built-in known-answer self-checks of the crypto core and codecs", cmd_selftest},
