@@ -11,7 +11,7 @@ packages=(
   catch2
   clang-14 libclang-rt-14-dev
   python3 python3-cryptography
-  tshark wireshark-dev
+  tshark wireshark-dev chromium
 )
 
 missing=()
