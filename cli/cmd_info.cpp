@@ -1,9 +1,16 @@
 // msglab protocols | plants | findings: what msglab knows.
 #include <iomanip>
+#include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "cli/cli.hpp"
+#include "scenario/scenario.hpp"
 #include "core/registry.hpp"
+
+#ifndef MSGLAB_SOURCE_DIR
+#define MSGLAB_SOURCE_DIR ""
+#endif
 
 namespace msglab::cli {
 
@@ -69,18 +76,41 @@ int cmd_plants(const std::string& name, const Args& args) {
 
 int cmd_findings(const std::string& name, const Args& args) {
     po::options_description opts("Options");
-    opts.add_options()("verbose,v", "also print each code's meaning and remediation");
+    opts.add_options()("verbose,v", "also print each code's meaning, remediation and what triggers it");
     po::positional_options_description pos;
     po::variables_map vm;
-    if (!parse_options(name, "[--verbose]", "Lists the catalogue of finding codes that msglab reports.", opts, pos,
-                       args, vm))
+    if (!parse_options(name, "[--verbose]",
+                       "Lists the catalogue of finding codes that msglab reports, with what triggers each: the\n"
+                       "scenarios of the library that report it, the plants it reveals, and the techniques.",
+                       opts, pos, args, vm))
         return kOk;
+    // What triggers each code: the scenario library, the plants, the other techniques.
+    std::map<std::string, std::vector<std::string>> scenarios, plants;
+    for (const auto& f : scenario::scenario_files((std::filesystem::path(MSGLAB_SOURCE_DIR) / "scenarios").string())) {
+        try {
+            auto s = scenario::load_scenario(f);
+            if (!s.sanity) scenarios[s.finding].push_back(s.id);
+        } catch (const scenario::ScenarioError&) {
+        }
+    }
+    for (const auto& p : Registry::builtin().plants())
+        for (const auto& c : p.detected_by) plants[c].push_back(p.id);
     std::cout << pad("CODE", 30) << pad("CWE", 8) << pad("SEVERITY", 9) << "TITLE\n";
     for (const auto& c : finding_catalogue()) {
-        std::cout << pad(std::string(c.code), 30) << pad("CWE-" + std::to_string(c.cwe), 8)
-                  << pad(severity_name(c.severity), 9) << c.title << "\n";
-        if (vm.count("verbose"))
-            std::cout << "    " << c.meaning << "\n    remediation: " << c.remediation << "\n\n";
+        std::string code(c.code);
+        std::cout << pad(code, 30) << pad("CWE-" + std::to_string(c.cwe), 8) << pad(severity_name(c.severity), 9)
+                  << c.title << "\n";
+        if (!vm.count("verbose")) continue;
+        std::cout << "    " << c.meaning << "\n    remediation: " << c.remediation << "\n";
+        std::cout << "    scenarios: ";
+        for (const auto& s : scenarios[code]) std::cout << s << " ";
+        std::cout << (scenarios[code].empty() ? "none\n" : "\n");
+        if (!plants[code].empty()) {
+            std::cout << "    reveals plants: ";
+            for (const auto& p : plants[code]) std::cout << p << " ";
+            std::cout << "\n";
+        }
+        std::cout << "\n";
     }
     return kOk;
 }

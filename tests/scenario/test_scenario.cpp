@@ -4,19 +4,15 @@
 // clean peer; the design findings are XFAIL everywhere.
 #include <catch2/catch.hpp>
 
-#include <utility>
-
-#include <boost/asio.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/io_thread.hpp"
 #include "core/registry.hpp"
 #include "scenario/runner.hpp"
-#include "secmsg/endpoint.hpp"
+#include "echo_server.hpp"
 #include "support.hpp"
 
 using namespace msglab;
@@ -44,21 +40,6 @@ finding: REPLAY_ACCEPTED
 steps:
   - connect: {}
 )";
-
-// A SecMsg reference server with echo on loopback, with the given plants.
-struct EchoServer {
-    explicit EchoServer(const std::vector<std::string>& plants = {}) {
-        secmsg::Server::Options so;
-        so.echo = true;
-        so.session.plants = PlantSet::parse(plants, "secmsg");
-        server = std::make_unique<secmsg::Server>(
-            loop.io, boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), 0}, so);
-    }
-    ~EchoServer() { server->stop(); }
-    HostPort target() const { return {"127.0.0.1", server->port()}; }
-    IoThread loop;
-    std::unique_ptr<secmsg::Server> server;
-};
 
 std::map<std::string, Outcome> run_library(const HostPort& target) {
     std::map<std::string, Outcome> out;
@@ -233,4 +214,26 @@ TEST_CASE("msglab scenario: check, run with every format, and a dead target", "[
     CHECK(dead.output.find("no endpoint at 127.0.0.1:1") != std::string::npos);
     CHECK(dead.output.find("nothing was tested") != std::string::npos);
     CHECK(dead.output.find("FAIL ") == std::string::npos);
+}
+
+TEST_CASE("Every finding code in the catalogue is triggered by a library scenario against some endpoint", "[scenario]") {
+    // The endpoints: clean, each plant, and one configured without a length bound.
+    std::vector<std::unique_ptr<EchoServer>> servers;
+    servers.push_back(std::make_unique<EchoServer>());
+    for (const auto* p : Registry::builtin().plants_of("secmsg")) servers.push_back(std::make_unique<EchoServer>(std::vector<std::string>{p->id}));
+    servers.push_back(std::make_unique<EchoServer>(std::vector<std::string>{}, 0xffffffffu));
+    std::set<std::string> triggered;
+    for (const auto& f : scenario_files(kLibrary.string())) {
+        Scenario s = load_scenario(f);
+        for (const auto& server : servers) {
+            RunOptions o;
+            o.target = server->target();
+            RunResult r = run_scenario(s, o);
+            if (r.finding) triggered.insert(r.finding->code);
+        }
+    }
+    for (const auto& c : finding_catalogue()) {
+        INFO(c.code << " has no scenario that reports it against any test endpoint");
+        CHECK(triggered.count(std::string(c.code)) == 1);
+    }
 }
