@@ -88,15 +88,19 @@ private:
         for (auto& e : out.events) {
             if (m_closed) return;
             switch (e.kind) {
+                // A later packet of the same read may already have closed the
+                // session (the events come in order, the close last): then
+                // there is nothing left to send into, and send() would throw.
                 case Event::Kind::established:
                     m_timer.cancel();
                     if (m_callbacks.on_established) m_callbacks.on_established(m_id, m_peer);
-                    for (auto& p : m_pending) enqueue(m_session.send(p));
+                    if (m_session.established())
+                        for (auto& p : m_pending) enqueue(m_session.send(p));
                     m_pending.clear();
                     break;
                 case Event::Kind::message:
                     if (m_callbacks.on_message) m_callbacks.on_message(m_id, m_peer, e.plaintext);
-                    if (m_echo) enqueue(m_session.send(e.plaintext));
+                    if (m_echo && m_session.established()) enqueue(m_session.send(e.plaintext));
                     break;
                 case Event::Kind::rekeyed:
                     break;

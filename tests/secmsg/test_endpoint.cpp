@@ -190,3 +190,45 @@ TEST_CASE("SecMsg server holds 1,000 concurrent peers", "[endpoint][load]") {
     for (auto& c : clients) c->close();
     server.stop();
 }
+
+TEST_CASE("SecMsg echo server survives one read holding a good packet and a bad one", "[endpoint]") {
+    // Found by msglab fuzz --target: the good packet's echo went into the
+    // session the bad packet had just closed, and the exception thrown there
+    // brought the whole server down.
+    IoThread loop;
+    Server::Options so;
+    so.echo = true;
+    Server server(loop.io, loopback(), so);
+    StopOnExit stop_loop{loop};
+    auto handshake = [&](tcp::socket& s, Session& peer) {
+        s.connect({asio::ip::make_address("127.0.0.1"), server.port()});
+        asio::write(s, asio::buffer(peer.start().packets.at(0)));
+        std::array<std::uint8_t, 4096> buf;
+        while (!peer.established()) {
+            std::size_t n = s.read_some(asio::buffer(buf));
+            peer.feed(ByteView(buf.data(), n));
+        }
+    };
+    for (const Bytes& junk : {unhex("5365674d5347ff"), Bytes{}}) {
+        asio::io_context io;
+        tcp::socket s(io);
+        Session peer(Role::initiator, {}, SystemClock::instance(), SystemRng::instance());
+        handshake(s, peer);
+        Bytes packet = peer.send(to_bytes("taken"));
+        // The packet followed by junk, or by itself again (a duplicate).
+        Bytes both = packet;
+        both.insert(both.end(), junk.empty() ? packet.begin() : junk.begin(), junk.empty() ? packet.end() : junk.end());
+        asio::write(s, asio::buffer(both));
+        std::array<char, 512> buf;
+        boost::system::error_code ec;
+        while (!ec) s.read_some(asio::buffer(buf), ec);
+        CHECK((ec == asio::error::eof || ec == asio::error::connection_reset));
+    }
+    // Still serving.
+    asio::io_context io;
+    tcp::socket s(io);
+    Session peer(Role::initiator, {}, SystemClock::instance(), SystemRng::instance());
+    handshake(s, peer);
+    CHECK(peer.established());
+    server.stop();
+}
