@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/findings.hpp"
+#include "core/session_model.hpp"
 #include "core/stream_codec.hpp"
 
 namespace msglab {
@@ -32,6 +33,11 @@ struct ProtocolInfo {
     std::function<std::unique_ptr<StreamCodec>(const KeyLog* keys)> make_codec;
     // A client for re-wrapped replays; null when the protocol has none yet.
     std::function<std::unique_ptr<LiveClient>(const Clock&, Rng&)> make_live_client;
+    // For fuzzing a live endpoint (`msglab fuzz --target`): the endpoint's
+    // session machine and what the named fields mean; empty when the protocol
+    // has none yet.
+    SessionModel session_model;
+    FuzzFields fuzz_fields;
 };
 
 // A named, documented, switchable flaw in a reference endpoint; off by default.

@@ -72,6 +72,14 @@ public:
     // A data message carrying `plaintext` in the live session, stamped with
     // `timestamp` when the protocol carries one (else the clock's time).
     virtual Bytes seal(ByteView plaintext, std::optional<std::uint64_t> timestamp) = 0;
+    // `message` after a mutation, with what the protocol derives from its
+    // other fields recomputed (unkeyed hashes, and the MAC with the live
+    // session's keys), so that a changed field reaches the checks behind
+    // them; nullopt when that is not possible (the default).
+    virtual std::optional<Bytes> refresh(ByteView message) const {
+        (void)message;
+        return std::nullopt;
+    }
     // The live session's key log line, so its traffic can be decoded later.
     virtual std::optional<KeyLogEntry> keylog_entry() const = 0;
 };

@@ -137,6 +137,26 @@ public:
         return seal_regular_wire(k, SegmsgCipher(k.master), plaintext, timestamp.value_or(m_clock.unix_seconds()));
     }
 
+    std::optional<Bytes> refresh(ByteView message) const override {
+        auto parsed = parse_packet(message, Limits{kDecodeMaxPayload});
+        if (!parsed) return std::nullopt;
+        Packet p = std::move(*parsed);
+        if (is_handshake(p.type)) {
+            // original_hash is SHA-256 of the public value; the HMAC field
+            // stays as it is (zeros from a clean sender), nothing checks it.
+            p.original_hash = crypto::sha256(p.payload);
+            return serialize(p);
+        }
+        if (!m_session.keys()) return std::nullopt;
+        const Keys& k = *m_session.keys();
+        Bytes plaintext = SegmsgCipher(k.master).ctr(p.payload);
+        p.original_hash = crypto::sha256(plaintext);
+        Bytes wire = serialize(p);
+        crypto::Digest mac = crypto::hmac_sha256(k.hmac_key, signed_part(wire));
+        std::copy(mac.begin(), mac.end(), wire.end() - static_cast<std::ptrdiff_t>(kMacBytes));
+        return wire;
+    }
+
     std::optional<KeyLogEntry> keylog_entry() const override {
         if (!m_session.keys()) return std::nullopt;
         const auto& master = m_session.keys()->master;
