@@ -1,17 +1,9 @@
 #include "replay/replayer.hpp"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <stdexcept>
+
+#include "replay/tcp_connection.hpp"
 
 namespace msglab::replay {
 
@@ -28,93 +20,6 @@ const char* verdict_name(Verdict v) {
 namespace {
 
 using Steady = std::chrono::steady_clock;
-
-// A blocking TCP connection with bounded waits.
-class Connection {
-public:
-    Connection(const HostPort& target, double timeout) {
-        addrinfo hints{};
-        hints.ai_socktype = SOCK_STREAM;
-        addrinfo* res = nullptr;
-        int rc = getaddrinfo(target.host.c_str(), std::to_string(target.port).c_str(), &hints, &res);
-        if (rc != 0) throw std::runtime_error("cannot resolve " + target.host + ": " + gai_strerror(rc));
-        std::string last = "no address";
-        for (addrinfo* ai = res; ai && m_fd < 0; ai = ai->ai_next) {
-            int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-            if (fd < 0) continue;
-            if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-                last = std::strerror(errno);
-                ::close(fd);
-                continue;
-            }
-            pollfd p{fd, POLLOUT, 0};
-            int n = poll(&p, 1, static_cast<int>(timeout * 1000));
-            int err = 0;
-            socklen_t len = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            if (n <= 0 || err != 0) {
-                last = n <= 0 ? "timed out" : std::strerror(err);
-                ::close(fd);
-                continue;
-            }
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            m_fd = fd;
-        }
-        freeaddrinfo(res);
-        if (m_fd < 0) throw std::runtime_error("cannot connect to " + target.to_string() + ": " + last);
-    }
-    ~Connection() {
-        if (m_fd >= 0) ::close(m_fd);
-    }
-
-    bool closed() const { return m_closed; }
-
-    // One message in one write (as the originals read one message per recv).
-    bool send(ByteView data) {
-        std::size_t off = 0;
-        while (off < data.size() && !m_closed) {
-            ssize_t n = ::send(m_fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-            if (n > 0) {
-                off += static_cast<std::size_t>(n);
-                continue;
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                pollfd p{m_fd, POLLOUT, 0};
-                if (poll(&p, 1, 5000) <= 0) return false;
-                continue;
-            }
-            m_closed = true;
-        }
-        return !m_closed;
-    }
-
-    // Reads for `seconds`, or until `done` says enough; returns what came.
-    template <class Done>
-    Bytes receive(double seconds, Done done) {
-        Bytes got;
-        auto until = Steady::now() + std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(seconds));
-        std::uint8_t buf[16384];
-        while (!m_closed) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Steady::now()).count();
-            if (left <= 0 || done(got)) break;
-            pollfd p{m_fd, POLLIN, 0};
-            int n = poll(&p, 1, static_cast<int>(left));
-            if (n <= 0) continue;
-            ssize_t r = ::recv(m_fd, buf, sizeof buf, 0);
-            if (r > 0) {
-                got.insert(got.end(), buf, buf + r);
-            } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-                m_closed = true;
-            }
-        }
-        return got;
-    }
-
-private:
-    int m_fd = -1;
-    bool m_closed = false;
-};
 
 std::string frames_text(const ExtractedMessage& m) {
     return m.first_frame == m.last_frame ? "frame " + std::to_string(m.first_frame)
@@ -182,7 +87,7 @@ ReplayResult run_replay(const ReplayOptions& o, const Registry& registry) {
     }
     if (o.rewrap) reflections.clear();  // in a fresh session only live reflections mean anything
 
-    Connection conn(o.target, o.connect_timeout);
+    TcpConnection conn(o.target, o.connect_timeout);
 
     auto count_messages = [&](ByteView bytes, std::vector<std::string>* types) {
         // Whole server messages in what arrived, decoded for the record.
