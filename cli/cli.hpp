@@ -53,6 +53,9 @@ int cmd_wireshark(const std::string&, const Args&);
 int cmd_fuzz(const std::string&, const Args&);
 int cmd_report(const std::string& name, const Args& args);
 int cmd_scenario(const std::string&, const Args&);
+int cmd_hunt(const std::string&, const Args&);
+// The known-answer self-checks (selftest, and the audit's first stage).
+int run_checks(bool quiet);
 
 // `msglab fuzz --protocol P --target HOST:PORT ...`: fuzzing a live endpoint
 // (cli/cmd_netfuzz.cpp). Parses its own options; `cmd_fuzz` hands it the

@@ -133,6 +133,8 @@ std::vector<Check> checks() {
     };
 }
 
+}  // namespace
+
 int run_checks(bool quiet) {
     int failed = 0, total = 0;
     for (const auto& c : checks()) {
@@ -153,7 +155,6 @@ int run_checks(bool quiet) {
     return failed == 0 ? kOk : kFailure;
 }
 
-}  // namespace
 
 int cmd_selftest(const std::string& name, const Args& args) {
     po::options_description opts("Options");
@@ -166,31 +167,6 @@ int cmd_selftest(const std::string& name, const Args& args) {
                        opts, pos, args, vm))
         return kOk;
     return run_checks(vm.count("quiet") != 0);
-}
-
-int cmd_audit(const std::string& name, const Args& args) {
-    po::options_description opts("Options");
-    po::positional_options_description pos;
-    po::variables_map vm;
-    if (!parse_options(name, "",
-                       "The main job. It will start every reference endpoint on loopback, clean and with each\n"
-                       "plant, hunt each and write reports. The hunt and report stages are not built yet; today\n"
-                       "the audit runs what exists (the self-checks) and says exactly that.",
-                       opts, pos, args, vm))
-        return kOk;
-    std::cout << "msglab audit\n\n"
-                 "Stage 1 of 3: self-checks of the crypto core and codecs\n";
-    int rc = run_checks(false);
-    const auto& reg = Registry::builtin();
-    std::cout << "\nStage 2 of 3: hunt every endpoint, clean and planted: NOT AVAILABLE YET\n"
-                 "  The scenario, replay, fuzz and capture-analysis techniques arrive in later releases.\n"
-                 "  Registered today: "
-              << reg.protocols().size() << " protocol(s), " << reg.plants().size()
-              << " plant(s); none of the plants is checked by this audit.\n"
-                 "\nStage 3 of 3: reports: NOT AVAILABLE YET\n\n"
-              << (rc == kOk ? "audit: self-checks passed; hunting and reports not run (not built yet)\n"
-                            : "audit: self-checks FAILED\n");
-    return rc;
 }
 
 }  // namespace msglab::cli

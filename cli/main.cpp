@@ -19,6 +19,7 @@ const std::vector<Command>& commands() {
         {"decode", "decode the messages of a capture (plaintexts with a key log), as text or JSON", cmd_decode},
         {"replay", "replay a captured session to a live target, with mutations, and report findings", cmd_replay},
         {"scenario", "check and run declarative attack scenarios (YAML) against a live endpoint", cmd_scenario},
+        {"hunt", "every technique against one endpoint while capturing: scenarios, replay, fuzz, capture analysis", cmd_hunt},
         {"fuzz", "run fuzz campaigns: libFuzzer targets, or a live endpoint over the network", cmd_fuzz},
         {"report", "write HTML, Markdown, SARIF and JUnit reports from a hunt's folder", cmd_report},
         {"tshark", "run tshark with the msglab plugin loaded (also as root)", cmd_tshark},
