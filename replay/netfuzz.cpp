@@ -342,7 +342,7 @@ private:
     std::optional<Material> materialize(const PlanStep& s, Conn& c, std::uint64_t it, std::size_t position,
                                         IterationState& state, std::string& why);
     Effects mutate(Bytes& b, const std::vector<Mut>& muts, const Material& m, Rng& rng, std::vector<std::string>& log,
-                   const std::vector<StepRecord>& earlier_steps);
+                   const std::set<Bytes>& seen);
     std::string label(const Conn& c, const Bytes& b, const Material& m, const Effects& e, bool& trailing) const;
     void play(Conn& c, StepRecord& r, std::uint64_t it, bool close);
     bool allowed(const std::string& from, const std::string& input, const std::string& to,
@@ -563,7 +563,7 @@ std::optional<Material> Campaign::materialize(const PlanStep& s, Conn& c, std::u
 }
 
 Effects Campaign::mutate(Bytes& b, const std::vector<Mut>& muts, const Material& m, Rng& rng,
-                         std::vector<std::string>& log, const std::vector<StepRecord>& earlier_steps) {
+                         std::vector<std::string>& log, const std::set<Bytes>& seen) {
     Effects e;
     const Bytes original = b;
     const FuzzFields& ff = m_p.fuzz_fields;
@@ -634,15 +634,18 @@ Effects Campaign::mutate(Bytes& b, const std::vector<Mut>& muts, const Material&
                 break;
             case Mut::type:
                 if (auto span = located(ff.type)) {
-                    // Another message's type (type confusion), or codes outside the set.
-                    std::vector<std::uint64_t> values = {0, 0xff, rng.below(256)};
-                    for (const auto& st : earlier_steps) {
-                        if (st.bytes.empty()) continue;
-                        if (auto other = m_codec->locate(st.bytes, ff.type);
-                            other && other->length == span->length && other->offset + other->length <= st.bytes.size())
-                            values.push_back(be_value(ByteView(st.bytes).subspan(other->offset, other->length)));
+                    // The type of another message on this connection, either
+                    // side's (type confusion); the small codes where type
+                    // enumerations live; codes far outside them.
+                    std::set<std::uint64_t> values = {0, 1, 2, 3, 4, 0x80, 0xff, rng.below(256)};
+                    for (const auto& other : seen) {
+                        auto o = m_codec->locate(other, ff.type);
+                        if (o && o->length == span->length && o->offset + o->length <= other.size())
+                            values.insert(be_value(ByteView(other).subspan(o->offset, o->length)));
                     }
-                    done = set(ff.type, be_hex(values[rng.below(values.size())], span->length));
+                    done = set(ff.type, be_hex(*std::next(values.begin(), static_cast<std::ptrdiff_t>(
+                                                          rng.below(values.size()))),
+                                               span->length));
                 }
                 plain = true;
                 break;
@@ -1082,7 +1085,7 @@ void Campaign::message_step(Conn& c, IterationRecord& rec, IterationState& st, c
     r.origin = m->origin;
     DeterministicRng rng(derive(m_seed, it, kStepStream, pos));
     Bytes bytes = m->bytes;
-    Effects e = mutate(bytes, s.muts, *m, rng, r.mutations, rec.steps);
+    Effects e = mutate(bytes, s.muts, *m, rng, r.mutations, c.seen);
     r.writes = {bytes.size()};
     if (s.split && bytes.size() > 1) {
         std::string text;
