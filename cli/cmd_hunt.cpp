@@ -6,6 +6,8 @@
 #include "cli/cli.hpp"
 #include "core/address.hpp"
 #include "core/registry.hpp"
+#include "report/model.hpp"
+#include "report/report.hpp"
 #include "scenario/hunt.hpp"
 
 #ifndef MSGLAB_SOURCE_DIR
@@ -73,8 +75,17 @@ int cmd_hunt(const std::string& name, const Args& args) {
         for (std::size_t i = 0; i < techniques.size(); ++i) std::cout << (i ? ", " : "") << techniques[i];
         std::cout << ")\n";
     }
+    // The reports, from the folder just written (as 'msglab report DIR' would).
+    std::string reports;
+    try {
+        auto model = report::load_report(o.out);
+        for (const auto& p : report::write_reports(model, o.out, report::parse_formats("html,md,sarif,junit"), {}))
+            reports += ", " + p.filename().string();
+    } catch (const std::exception& e) {
+        std::cerr << "msglab hunt: the reports could not be written: " << e.what() << "\n";
+    }
     std::cout << "written: " << o.out << "/findings.jsonl, run.json, keys.log, traces/"
-              << (r.capture_note.empty() ? ", capture.pcap" : "") << "\n";
+              << (r.capture_note.empty() ? ", capture.pcap" : "") << reports << "\n";
     return r.findings.empty() ? kOk : kFailure;
 }
 

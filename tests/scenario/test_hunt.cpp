@@ -110,3 +110,21 @@ TEST_CASE("msglab audit hunts every SecMsg endpoint and writes the index with th
     CHECK(html.find("class=\"bad\"") == std::string::npos);  // nothing undetected, nothing unexpected
     CHECK(fs::exists(tmp / "secmsg-clean" / "run.json"));
 }
+
+TEST_CASE("msglab hunt from the command line writes the folder and its reports", "[hunt]") {
+    EchoServer planted({"secmsg.accept-reflection"});
+    TempDir tmp;
+    auto r = run_command(std::string(MSGLAB_BINARY) + " hunt secmsg --target " + planted.target().to_string() +
+                         " --time 1 --out " + shell_quote(tmp.path().string()) + " 2>&1");
+    INFO(r.output);
+    CHECK(r.exit_code == 1);  // findings
+    CHECK(r.output.find("REFLECTION_ACCEPTED  (scenario") != std::string::npos);
+    for (const char* f : {"findings.jsonl", "run.json", "keys.log", "report.html", "report.md", "report.sarif", "junit.xml"})
+        CHECK(fs::exists(tmp / f));
+    auto dead = run_command(std::string(MSGLAB_BINARY) + " hunt secmsg --target 127.0.0.1:1 --out " +
+                            shell_quote((tmp / "dead").string()) + " 2>&1");
+    CHECK(dead.exit_code == 1);
+    CHECK(dead.output.find("no endpoint at 127.0.0.1:1") != std::string::npos);
+    auto usage = run_command(std::string(MSGLAB_BINARY) + " hunt nosuch --target 127.0.0.1:1 --out x 2>&1");
+    CHECK(usage.exit_code == 2);
+}
