@@ -125,6 +125,7 @@ struct AuditRun {
     std::vector<std::string> unexpected;  // clean: codes other than the design findings
     bool report_written = false;
     std::string error;
+    std::string note;
 };
 
 const char* const kTechniques[] = {"scenario", "replay", "fuzz", "capture"};
@@ -244,8 +245,12 @@ int cmd_audit(const std::string& name, const Args& args) {
                 o.command = "msglab serve " + p.id + " --echo" + (plant.empty() ? "" : " --plant " + plant) +
                             " & msglab hunt " + p.id + " --target 127.0.0.1:PORT";
                 run.result = scenario::run_hunt(o);
-                if (!ep.stop()) run.error = "the endpoint was not running at the end (it crashed)";
+                bool alive = ep.stop();
                 if (!run.result.stop_reason.empty()) run.error = run.result.stop_reason;
+                // A clean endpoint must survive its hunt; a planted one may die of its plant
+                // (a sanitizer build aborts on the memory-safety plant), which the findings show.
+                if (!alive && plant.empty()) run.error = "the clean endpoint died during the hunt (see endpoint.log)";
+                if (!alive && !plant.empty()) run.note = "the endpoint died during the hunt (see endpoint.log)";
             } catch (const std::exception& e) {
                 run.error = e.what();
             }
@@ -273,6 +278,7 @@ int cmd_audit(const std::string& name, const Args& args) {
                     for (const auto& c : reg.plant(plant)->detected_by) hit |= run.codes.count(c) && run.codes[c].count(t);
                     if (hit) std::cout << " " << t;
                 }
+            if (!run.note.empty()) std::cout << "; " << run.note;
             std::cout << "\n" << std::flush;
             runs.push_back(std::move(run));
         }

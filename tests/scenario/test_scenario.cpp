@@ -111,6 +111,7 @@ TEST_CASE("Against the clean reference every plant scenario passes and design fi
 
 TEST_CASE("Each plant's scenarios FAIL against that plant, and only they", "[scenario]") {
     for (const auto* plant : Registry::builtin().plants_of("secmsg")) {
+        if (!in_process_plant_ok(plant->id)) continue;
         EchoServer planted({plant->id});
         auto outcomes = run_library(planted.target());
         for (const auto& f : scenario_files(kLibrary.string())) {
@@ -220,7 +221,8 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
     // The endpoints: clean, each plant, and one configured without a length bound.
     std::vector<std::unique_ptr<EchoServer>> servers;
     servers.push_back(std::make_unique<EchoServer>());
-    for (const auto* p : Registry::builtin().plants_of("secmsg")) servers.push_back(std::make_unique<EchoServer>(std::vector<std::string>{p->id}));
+    for (const auto* p : Registry::builtin().plants_of("secmsg"))
+        if (in_process_plant_ok(p->id)) servers.push_back(std::make_unique<EchoServer>(std::vector<std::string>{p->id}));
     servers.push_back(std::make_unique<EchoServer>(std::vector<std::string>{}, 0xffffffffu));
     std::set<std::string> triggered;
     for (const auto& f : scenario_files(kLibrary.string())) {
@@ -233,6 +235,11 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
         }
     }
     for (const auto& c : finding_catalogue()) {
+#if defined(__SANITIZE_ADDRESS__)
+        // Only the memory-safety plant's endpoint triggers CRASH, and it cannot
+        // run in-process under ASan (the normal build checks this code).
+        if (c.code == "CRASH") continue;
+#endif
         INFO(c.code << " has no scenario that reports it against any test endpoint");
         CHECK(triggered.count(std::string(c.code)) == 1);
     }
