@@ -5,6 +5,8 @@
 # and OUT. Locally, without the image, the same script runs against the
 # system's Botan when $SRC/botan is absent (see README, "Fuzzing").
 src=${MSGLAB_SRC:-$SRC/msglab}
+# The scenario target links the system's yaml-cpp, built against libstdc++
+# while OSS-Fuzz compiles with libc++; it stays with the local campaigns.
 targets="secmsg_codec secmsg_session fernet keylog pcap"
 
 # Botan 2, static, compiled with the same compiler and flags.

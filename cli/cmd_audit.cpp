@@ -20,6 +20,7 @@
 
 #include "cli/cli.hpp"
 #include "core/registry.hpp"
+#include "report/text.hpp"
 #include "scenario/hunt.hpp"
 
 #ifndef MSGLAB_SOURCE_DIR
@@ -102,20 +103,6 @@ private:
     HostPort m_target;
 };
 
-std::string html_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '&': o += "&amp;"; break;
-            case '"': o += "&quot;"; break;
-            default: o += c;
-        }
-    }
-    return o;
-}
-
 struct AuditRun {
     std::string protocol, plant;  // plant empty: clean
     std::string folder;
@@ -144,14 +131,14 @@ void write_index(const fs::path& out, const std::vector<AuditRun>& runs, bool ok
     std::set<std::string> protocols;
     for (const auto& r : runs) protocols.insert(r.protocol);
     for (const auto& p : protocols) {
-        h << "<h2>" << html_escape(reg.protocol(p)->name) << "</h2>\n<h3>Detection matrix</h3>\n<table><tr><th>plant</th>"
+        h << "<h2>" << report::html_escape(reg.protocol(p)->name) << "</h2>\n<h3>Detection matrix</h3>\n<table><tr><th>plant</th>"
              "<th>expected finding</th>";
         for (const char* t : kTechniques) h << "<th>" << t << "</th>";
         h << "<th>detected</th><th>report</th></tr>\n";
         for (const auto& r : runs) {
             if (r.protocol != p || r.plant.empty()) continue;
             const PlantInfo* info = reg.plant(r.plant);
-            h << "<tr" << (r.detected ? "" : " class=\"bad\"") << "><td><code>" << html_escape(r.plant) << "</code></td><td>";
+            h << "<tr" << (r.detected ? "" : " class=\"bad\"") << "><td><code>" << report::html_escape(r.plant) << "</code></td><td>";
             for (const auto& c : info->detected_by) h << "<code>" << c << "</code> ";
             h << "</td>";
             for (const char* t : kTechniques) {

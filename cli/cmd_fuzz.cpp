@@ -356,6 +356,7 @@ void write_summary(const Campaign& c, const std::vector<TargetResult>& results, 
     for (const auto& r : results) {
         j["targets"].push_back({{"target", r.target->name},
                                 {"stateful", r.target->stateful},
+                                {"goal_exec_per_sec", r.target->goal_exec_per_sec},
                                 {"seconds", r.seconds},
                                 {"executions", r.status.executions},
                                 {"exec_per_sec", r.seconds > 0 ? r.status.executions / r.seconds : 0.0},

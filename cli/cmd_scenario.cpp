@@ -1,17 +1,21 @@
 // msglab scenario check | run | list: declarative attack scenarios.
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "cli/cli.hpp"
 #include "core/address.hpp"
 #include "core/keylog.hpp"
+#include "report/model.hpp"
+#include "report/report.hpp"
 #include "scenario/suite.hpp"
 
 #ifndef MSGLAB_SOURCE_DIR
@@ -26,22 +30,6 @@ namespace fs = std::filesystem;
 using scenario::Outcome;
 using scenario::RunResult;
 using scenario::Scenario;
-
-std::string xml_escape(const std::string& s) {
-    std::string o;
-    for (unsigned char c : s) {
-        switch (c) {
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '&': o += "&amp;"; break;
-            case '"': o += "&quot;"; break;
-            default:
-                if (c < 0x20 && c != '\n' && c != '\t') o += '?';
-                else o += static_cast<char>(c);
-        }
-    }
-    return o;
-}
 
 // Parses every file; prints each problem. Returns the scenarios, or nullopt
 // when any file is bad.
@@ -132,57 +120,6 @@ void print_tap(const std::vector<RunResult>& results) {
     }
 }
 
-void print_junit(const std::vector<RunResult>& results, const std::string& target) {
-    std::size_t failures = 0, errors = 0;
-    double total = 0;
-    for (const auto& r : results) {
-        failures += r.outcome == Outcome::fail || r.outcome == Outcome::xpass;
-        errors += r.outcome == Outcome::error;
-        total += r.seconds;
-    }
-    std::cout << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"msglab scenarios against "
-              << xml_escape(target) << "\" tests=\"" << results.size() << "\" failures=\"" << failures
-              << "\" errors=\"" << errors << "\" time=\"" << total << "\">\n";
-    for (const auto& r : results) {
-        std::cout << "    <testcase classname=\"" << xml_escape(r.trace.protocol) << "\" name=\"" << xml_escape(r.trace.id)
-                  << "\" time=\"" << r.seconds << "\">";
-        std::string msg = xml_escape(r.message);
-        switch (r.outcome) {
-            case Outcome::pass: break;
-            case Outcome::fail:
-                std::cout << "\n      <failure type=\"" << r.trace.finding << "\" message=\"" << msg << "\"/>\n    ";
-                break;
-            case Outcome::xpass:
-                std::cout << "\n      <failure type=\"XPASS\" message=\"passed, but a failure was expected: "
-                          << xml_escape(*r.trace.xfail) << "\"/>\n    ";
-                break;
-            case Outcome::error: std::cout << "\n      <error message=\"" << msg << "\"/>\n    "; break;
-            case Outcome::xfail:
-                std::cout << "\n      <system-out>XFAIL (" << xml_escape(*r.trace.xfail) << "): " << msg
-                          << "</system-out>\n    ";
-                break;
-        }
-        std::cout << "</testcase>\n";
-    }
-    std::cout << "  </testsuite>\n</testsuites>\n";
-}
-
-nlohmann::json result_json(const RunResult& r, const std::string& trace_path) {
-    nlohmann::json j = {{"id", r.trace.id},
-                        {"title", r.trace.title},
-                        {"protocol", r.trace.protocol},
-                        {"outcome", outcome_name(r.outcome)},
-                        {"finding", r.trace.finding},
-                        {"severity", severity_name(r.trace.severity)},
-                        {"cwe", r.trace.cwe},
-                        {"duration_s", r.seconds},
-                        {"message", r.message},
-                        {"covers", r.trace.covers},
-                        {"trace", trace_path}};
-    if (r.failed_step) j["failed_step"] = r.failed_step;
-    return j;
-}
-
 int scenario_run(const Args& args) {
     po::options_description options("Options");
     options.add_options()
@@ -191,7 +128,7 @@ int scenario_run(const Args& args) {
         ("protocol,p", po::value<std::string>(), "run the library's scenarios of this protocol (when no files are given)")
         ("format,f", po::value<std::string>()->default_value("text"), "text, tap, junit or json (on standard output)")
         ("out,o", po::value<std::string>()->default_value("scenario-out"),
-         "folder for traces/, findings.jsonl and results.json")
+         "folder for traces/, findings.jsonl and run.json (also an input of 'msglab report')")
         ("keylog", po::value<std::string>(), "append the live sessions' keys to this key log")
         ("connect-timeout", po::value<double>()->default_value(3.0), "seconds to wait for a connection")
         ("no-sanity", "do not add the protocol's sanity scenario first and last");
@@ -233,13 +170,17 @@ int scenario_run(const Args& args) {
     bool text = format == "text";
     bool progress = !text && isatty(STDERR_FILENO);
 
-    std::vector<std::string> trace_paths;
+    std::string command = "msglab scenario run";
+    for (const auto& a : args) command += " " + a;
+    std::string started = utc_timestamp_now();
+    auto start = std::chrono::steady_clock::now();
+    nlohmann::json rows = nlohmann::json::array();
     auto on_result = [&](const RunResult& r, const std::string& label) {
         if (progress) std::cerr << "\r\033[K" << label << " " << outcome_name(r.outcome) << std::flush;
         fs::path trace = out / "traces" / (label + ".yaml");
         std::ofstream(trace) << "# trace of a run against " << target->to_string() << "; runnable again as a scenario\n"
                              << scenario::to_yaml(r.trace);
-        trace_paths.push_back(trace.string());
+        rows.push_back(scenario::scenario_row(r, label, "traces/" + label + ".yaml"));
         if (!text) return;
         std::cout << std::left << std::setw(6) << outcome_name(r.outcome) << std::setw(38) << label << std::right
                   << std::setw(6) << static_cast<long>(r.seconds * 1000 + 0.5) << " ms  " << r.trace.title << "\n";
@@ -257,20 +198,30 @@ int scenario_run(const Args& args) {
     const auto& results = suite.results;
     bool healthy_at_end = suite.healthy_at_end;
 
+    // The folder is a report's input too: findings.jsonl and run.json.
     std::map<Outcome, int> counts;
     std::ofstream findings(out / "findings.jsonl");
     FindingWriter fw(findings);
-    nlohmann::json all = nlohmann::json::array();
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        ++counts[results[i].outcome];
-        if (results[i].finding) fw.write(*results[i].finding);
-        all.push_back(result_json(results[i], trace_paths[i]));
+    for (const auto& r : results) {
+        ++counts[r.outcome];
+        if (r.finding) fw.write(*r.finding);
     }
-    std::ofstream(out / "results.json") << nlohmann::json{{"target", target->to_string()}, {"scenarios", all}}.dump(2)
-                                        << "\n";
+    findings.close();
+    std::set<std::string> protocols;
+    for (const auto& r : results) protocols.insert(r.trace.protocol);
+    nlohmann::json run = {
+        {"tool", "msglab"},
+        {"target", target->to_string()},
+        {"command", command},
+        {"started", started},
+        {"duration_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+        {"techniques", {{{"name", "scenario"}, {"runs", results.size()}, {"findings", fw.count()}}}},
+        {"scenarios", rows}};
+    if (protocols.size() == 1) run["protocol"] = *protocols.begin();
+    std::ofstream(out / "run.json") << run.dump(2) << "\n";
     if (format == "tap") print_tap(results);
-    else if (format == "junit") print_junit(results, target->to_string());
-    else if (format == "json") std::cout << all.dump(2) << "\n";
+    else if (format == "junit") std::cout << report::render_junit(report::load_report(out), {});
+    else if (format == "json") std::cout << rows.dump(2) << "\n";
     else {
         std::cout << "\n" << results.size() << " run(s): ";
         for (Outcome o : {Outcome::pass, Outcome::fail, Outcome::xfail, Outcome::xpass, Outcome::error})

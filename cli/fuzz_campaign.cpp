@@ -1,4 +1,5 @@
 #include "cli/fuzz_campaign.hpp"
+#include "report/text.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,13 +20,18 @@ namespace fs = std::filesystem;
 
 const std::vector<TargetInfo>& targets() {
     static const std::vector<TargetInfo> list = {
-        {"secmsg_codec", "secmsg", false, "SecMsg packet parser and serializer: framing, typed errors, round trips"},
+        {"secmsg_codec", "secmsg", false, "SecMsg packet parser and serializer: framing, typed errors, round trips",
+         10000},
         {"secmsg_session", "secmsg", true,
          "SecMsg sessions of both roles through a handshake and any sequence of sends, replays, reflections, "
-         "tampering, clock jumps and injected handshakes (plants with --plant)"},
-        {"fernet", "core", false, "Fernet token parser and verification, and encrypt/decrypt round trips"},
-        {"keylog", "core", false, "key log line parser"},
-        {"pcap", "core", false, "pcap reader, TCP reassembly and message extraction"},
+         "tampering, clock jumps and injected handshakes (plants with --plant)",
+         1000},
+        {"fernet", "core", false, "Fernet token parser and verification, and encrypt/decrypt round trips", 10000},
+        {"keylog", "core", false, "key log line parser", 10000},
+        {"pcap", "core", false, "pcap reader, TCP reassembly and message extraction", 10000},
+        // A whole YAML document per run (yaml-cpp allocates per node), parsed
+        // twice when accepted: a document parser, held to the stateful figure.
+        {"scenario", "core", false, "scenario YAML checker, and round trips of the canonical form", 1000},
     };
     return list;
 }
@@ -281,18 +287,9 @@ int run_process(const std::vector<std::string>& argv, const std::map<std::string
 }
 
 std::string shell_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
-    auto quote = [](const std::string& s) {
-        bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_-./=:,+@%", c);
-        });
-        if (plain) return s;
-        std::string q = "'";
-        for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-        return q + "'";
-    };
     std::string out;
-    for (const auto& [k, v] : env) out += k + "=" + quote(v) + " ";
-    for (std::size_t i = 0; i < argv.size(); ++i) out += (i ? " " : "") + quote(argv[i]);
+    for (const auto& [k, v] : env) out += k + "=" + report::shell_word(v) + " ";
+    for (std::size_t i = 0; i < argv.size(); ++i) out += (i ? " " : "") + report::shell_word(argv[i]);
     return out;
 }
 

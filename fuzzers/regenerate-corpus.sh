@@ -9,4 +9,7 @@ captures=()
 for c in ../shared/captures/originals/secmsg.pcap; do [ -f "$c" ] && captures+=("$c"); done
 rm -rf fuzzers/corpus
 "$build/fuzzers/make_corpus" fuzzers/corpus "${captures[@]}"
+# The scenario parser's seeds are the scenario library, named by content.
+mkdir -p fuzzers/corpus/scenario
+for f in scenarios/*/*.yaml; do cp "$f" "fuzzers/corpus/scenario/$(sha256sum "$f" | cut -c1-16)"; done
 find fuzzers/corpus -type f | sed 's|/[^/]*$||' | sort | uniq -c

@@ -122,7 +122,9 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
                      b.begin() + static_cast<std::ptrdiff_t>(span->offset + span->length));
     };
 
-    for (const auto& [id, list] : streams) {
+    for (const auto& stream : streams) {
+        const std::uint64_t id = stream.first;
+        const auto& list = stream.second;  // named, not bound: lambdas below capture it
         // The target answered message i: its next message comes before our next one.
         auto answered = [&](std::size_t i) -> const replay::ExtractedMessage* {
             for (std::size_t j = i + 1; j < list.size(); ++j) {
@@ -262,15 +264,7 @@ HuntResult run_hunt(const HuntOptions& o) {
         fs::path trace = out / "traces" / (label + ".yaml");
         std::ofstream(trace) << to_yaml(r.trace);
         say(std::string("scenario: ") + outcome_name(r.outcome) + "  " + label);
-        scenario_rows.push_back({{"id", label},
-                                 {"title", r.trace.title},
-                                 {"outcome", outcome_name(r.outcome)},
-                                 {"finding", r.trace.finding},
-                                 {"severity", severity_name(r.trace.severity)},
-                                 {"cwe", r.trace.cwe},
-                                 {"duration_s", r.seconds},
-                                 {"message", r.message},
-                                 {"trace", "traces/" + label + ".yaml"}});
+        scenario_rows.push_back(scenario_row(r, label, "traces/" + label + ".yaml"));
     });
     scen.runs = suite.results.size();
     if (suite.unreachable || suite.unhealthy) {

@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/crypto.hpp"
 #include "replay/tcp_connection.hpp"
+#include "report/text.hpp"
 
 namespace msglab::scenario {
 
@@ -390,7 +391,7 @@ private:
             observed = describe(r);
             got["message"] = r.decoded.type;
             got["bytes"] = hex(r.bytes);
-            if (r.decoded.plaintext) got["plaintext"] = printable(*r.decoded.plaintext);
+            if (r.decoded.plaintext) got["plaintext"] = report::preview(*r.decoded.plaintext, 200);
             if (!st.as.empty()) m_named[st.as] = r.bytes;
             m_inbox.pop_front();
         } else if (m_conn->closed()) {
@@ -416,14 +417,6 @@ private:
             throw Mismatch{"expected " + wanted + "; got " + (why.empty() ? observed : why)};
         }
         (void)wants_silence;
-    }
-
-    static std::string printable(const Bytes& b) {
-        std::string s;
-        for (auto c : b.size() > 200 ? Bytes(b.begin(), b.begin() + 200) : b)
-            s += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '.';
-        if (b.size() > 200) s += "...";
-        return s;
     }
 
     const Scenario& m_s;

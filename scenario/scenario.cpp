@@ -284,7 +284,9 @@ private:
 
 }  // namespace
 
-Scenario parse_scenario(const std::string& text, const std::string& source) {
+namespace {
+
+Scenario parse_root(const std::string& text, const std::string& source) {
     YAML::Node root;
     try {
         root = YAML::Load(text);
@@ -334,16 +336,46 @@ Scenario parse_scenario(const std::string& text, const std::string& source) {
     return s;
 }
 
+}  // namespace
+
+Scenario parse_scenario(const std::string& text, const std::string& source) {
+    if (text.size() > kMaxScenarioBytes) throw ScenarioError(source, 0, "larger than 8 MiB");
+    try {
+        return parse_root(text, source);
+    } catch (const YAML::Exception& e) {
+        // What the checks above do not foresee (a mapping used as a key, an
+        // alias to nothing...) is still the file's fault, said as such.
+        throw ScenarioError(source, e.mark.is_null() ? 0 : e.mark.line + 1, "not a usable scenario: " + e.msg);
+    }
+}
+
 Scenario load_scenario(const std::string& path) {
+    std::error_code ec;
+    auto size = fs::file_size(path, ec);
+    if (ec) throw ScenarioError(path, 0, "cannot read the file: " + ec.message());
+    if (size > kMaxScenarioBytes) throw ScenarioError(path, 0, "larger than 8 MiB");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ScenarioError(path, 0, "cannot read the file");
     std::ostringstream text;
     text << in.rdbuf();
-    if (text.str().size() > (8u << 20)) throw ScenarioError(path, 0, "larger than 8 MiB");
     return parse_scenario(text.str(), path);
 }
 
 namespace {
+
+// A literal block keeps a text exactly only when the text ends in one
+// newline (block chomping adds one), does not start with a space, and holds
+// only what a block may show; anything else is written quoted.
+bool literal_block_ok(const std::string& t) {
+    if (t.size() < 2 || t.back() != '\n' || t[t.size() - 2] == '\n' || t.front() == ' ' || t.front() == '\n')
+        return false;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(t[i]);
+        if ((c < 0x20 && c != '\n') || c == 0x7f) return false;
+        if (c == ' ' && i + 1 < t.size() && t[i + 1] == '\n') return false;  // trailing spaces
+    }
+    return true;
+}
 
 void emit_value(YAML::Emitter& e, const Value& v) {
     switch (v.kind) {
@@ -386,7 +418,11 @@ std::string to_yaml(const Scenario& s) {
     e << YAML::Key << "severity" << YAML::Value << severity_name(s.severity);
     e << YAML::Key << "cwe" << YAML::Value << s.cwe;
     e << YAML::Key << "finding" << YAML::Value << s.finding;
-    if (!s.description.empty()) e << YAML::Key << "description" << YAML::Value << YAML::Literal << s.description;
+    if (!s.description.empty()) {
+        e << YAML::Key << "description" << YAML::Value;
+        if (literal_block_ok(s.description)) e << YAML::Literal;
+        e << s.description;
+    }
     if (!s.references.empty()) e << YAML::Key << "references" << YAML::Value << s.references;
     if (!s.covers.empty()) e << YAML::Key << "covers" << YAML::Value << YAML::Flow << s.covers;
     if (s.xfail) e << YAML::Key << "xfail" << YAML::Value << *s.xfail;

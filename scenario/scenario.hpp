@@ -105,6 +105,8 @@ struct Scenario {
     std::string source;  // file it came from
 };
 
+constexpr std::size_t kMaxScenarioBytes = 8u << 20;
+
 // Parses and checks a scenario (every key known, every value well-formed,
 // every reference to an earlier named step, the finding code in the
 // catalogue). Throws ScenarioError.

@@ -5,6 +5,22 @@
 
 namespace msglab::scenario {
 
+nlohmann::json scenario_row(const RunResult& r, const std::string& label, const std::string& trace) {
+    nlohmann::json j = {{"id", label},
+                        {"title", r.trace.title},
+                        {"protocol", r.trace.protocol},
+                        {"outcome", outcome_name(r.outcome)},
+                        {"finding", r.trace.finding},
+                        {"severity", severity_name(r.trace.severity)},
+                        {"cwe", r.trace.cwe},
+                        {"duration_s", r.seconds},
+                        {"message", r.message},
+                        {"covers", r.trace.covers},
+                        {"trace", trace}};
+    if (r.failed_step) j["failed_step"] = r.failed_step;
+    return j;
+}
+
 std::optional<Scenario> library_sanity(const std::string& library_root, const std::string& protocol) {
     for (const auto& f : scenario_files((std::filesystem::path(library_root) / protocol).string())) {
         try {

@@ -3,6 +3,8 @@
 // and last (a target crashed or wedged by the run shows), the rest between.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,6 +21,11 @@ struct SuiteRun {
     bool healthy_at_end = true;
     std::string stop_reason;           // why the run stopped early, in words
 };
+
+// One result as a row of run.json's "scenarios" (the report's input; see
+// report/model.hpp). `label` names the run (the id, "-end" for the closing
+// sanity run); `trace` is the trace file, relative to the run's folder.
+nlohmann::json scenario_row(const RunResult& r, const std::string& label, const std::string& trace);
 
 // The sanity scenario of `protocol` from `library_root/<protocol>/`, if any.
 std::optional<Scenario> library_sanity(const std::string& library_root, const std::string& protocol);
