@@ -69,6 +69,9 @@ TEST_CASE("The checker names the line and the problem", "[scenario]") {
     CHECK(error_of(bad_code).find("t.yaml:4: finding 'NOT_A_CODE' is not in the catalogue") == 0);
     CHECK(error_of("id: [unclosed\n").find("not valid YAML") != std::string::npos);
     CHECK(error_of("- a list\n").find("a scenario is a YAML mapping") != std::string::npos);
+    // A mapping used as a key: yaml-cpp's own exception comes out as a ScenarioError.
+    CHECK(error_of(std::string(kMinimal) + "? {a: b}\n: c\n").find("t.yaml:") == 0);
+    CHECK(error_of(std::string(kMinimal) + "  - {send: {type: REGULAR}, {x: 1}: 2}\n").find("t.yaml:") == 0);
     CHECK(error_of(std::string(kMinimal) + "  - wait: {ms: 99999999}\n").find("at most 600000") != std::string::npos);
     CHECK(error_of(std::string(kMinimal) + "  - send: {raw: 5365zz}\n").find("must be hex bytes") != std::string::npos);
 }
