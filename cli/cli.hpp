@@ -65,6 +65,10 @@ int fuzz_network(const std::string& command, const Args& args);
 // Per-protocol endpoints behind `serve` and `connect`.
 int secmsg_serve(const po::variables_map& vm);
 int secmsg_connect(const po::variables_map& vm);
+void slmp_serve_options(po::options_description& o);
+void slmp_connect_options(po::options_description& o);
+int slmp_serve(const po::variables_map& vm);
+int slmp_connect(const po::variables_map& vm);
 
 // Raises the open-file limit to its hard maximum, for servers with many peers.
 void raise_fd_limit();

@@ -56,6 +56,7 @@ const std::vector<EndpointCommands>& endpoint_table() {
              common_options(o);
          },
          secmsg_connect},
+        {"slmp", slmp_serve_options, slmp_serve, slmp_connect_options, slmp_connect},
     };
     return table;
 }

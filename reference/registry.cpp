@@ -1,6 +1,7 @@
 // Every built-in protocol, one line each.
 #include "core/registry.hpp"
 #include "secmsg/protocol.hpp"
+#include "slmp/protocol.hpp"
 
 namespace msglab {
 
@@ -15,6 +16,7 @@ const Registry& Registry::builtin() {
 
 void register_builtin_protocols(Registry& registry) {
     secmsg::register_protocol(registry);
+    slmp::register_protocol(registry);
 }
 
 }  // namespace msglab

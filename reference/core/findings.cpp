@@ -77,6 +77,21 @@ const std::vector<FindingCode>& finding_catalogue() {
         {"UNBOUNDED_LENGTH", 789, Severity::medium, "Length field without a bound",
          "A length field far above any sane size was accepted and memory reserved for it.",
          "Bound every length field and close the connection when a bound is exceeded."},
+        {"STATIC_KEY_REUSE", 323, Severity::high, "Key-exchange key reused across sessions",
+         "Separate connections were answered with the same key-exchange public key: there is no forward secrecy, "
+         "and a recorded session can be replayed whole.",
+         "Generate a fresh ephemeral key pair for every session."},
+        {"STATIC_BEARER_TOKEN", 798, Severity::high, "Static bearer token derived from a shared secret",
+         "The authentication token is a fixed function of the user name and a secret every client holds, so "
+         "anyone with the client forges it for any user, and a token seen once is good forever.",
+         "Authenticate each session with a per-user credential over a fresh challenge (a signature or a MAC of a "
+         "server nonce)."},
+        {"ENDPOINT_DIES_ON_BAD_INPUT", 248, Severity::high, "Endpoint dies on bad input",
+         "One malformed message on one connection stopped the whole endpoint, for every client.",
+         "Handle every parse and crypto error per connection: close that connection and keep serving."},
+        {"SINGLE_PEER_BLOCKS_OTHERS", 410, Severity::medium, "One stalled peer blocks every other",
+         "While one client held a connection open without finishing the exchange, no other client was served.",
+         "Serve connections concurrently and give each exchange a deadline."},
         {"CRASH", 119, Severity::high, "Crash on crafted input",
          "Crafted input made the implementation crash or trip a sanitizer.",
          "Fix the memory-safety bug; fuzz the parser with sanitizers in CI."},
