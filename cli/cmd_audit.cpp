@@ -44,7 +44,8 @@ std::string self_exe() {
 class Endpoint {
 public:
     Endpoint(const std::string& protocol, const std::vector<std::string>& plants, const fs::path& log) {
-        std::vector<std::string> argv = {self_exe(), "serve", protocol, "--listen", "127.0.0.1:0", "--echo"};
+        std::vector<std::string> argv = {self_exe(), "serve", protocol, "--listen", "127.0.0.1:0"};
+        for (const auto& o : Registry::builtin().protocol(protocol)->hunt_serve_options) argv.push_back(o);
         for (const auto& p : plants) argv.insert(argv.end(), {"--plant", p});
         m_pid = fork();
         if (m_pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -229,7 +230,9 @@ int cmd_audit(const std::string& name, const Args& args) {
                 o.fuzz_seconds = fuzz;
                 o.library_root = (fs::path(MSGLAB_SOURCE_DIR) / "scenarios").string();
                 if (!plant.empty()) o.plants = {plant};
-                o.command = "msglab serve " + p.id + " --echo" + (plant.empty() ? "" : " --plant " + plant) +
+                std::string serve_options;
+                for (const auto& so : p.hunt_serve_options) serve_options += " " + so;
+                o.command = "msglab serve " + p.id + serve_options + (plant.empty() ? "" : " --plant " + plant) +
                             " & msglab hunt " + p.id + " --target 127.0.0.1:PORT";
                 run.result = scenario::run_hunt(o);
                 bool alive = ep.stop();

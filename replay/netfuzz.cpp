@@ -828,7 +828,9 @@ bool Campaign::allowed(const std::string& from, const std::string& input, const 
                        const std::vector<std::string>& answers) const {
     for (const auto* t : m_model.expected(from, input))
         if ((t->to == to || t->to == "*") &&
-            (t->answer.empty() || std::find(answers.begin(), answers.end(), t->answer) != answers.end()))
+            // A refusal (a transition with a finding) allows no answer.
+            (t->answer.empty() ? t->finding.empty() || answers.empty()
+                               : std::find(answers.begin(), answers.end(), t->answer) != answers.end()))
             return true;
     return false;
 }
@@ -954,7 +956,9 @@ void Campaign::play(Conn& c, StepRecord& r, std::uint64_t it, bool close) {
     m_r.coverage.add(r.from, r.input, r.to, r.output, r.expected);
 
     if (!seen.types.empty() && !seen.closed) confirm_pending(c, r);
-    if (!in_model && !seen.closed)
+    // A refusal the target did not make: it kept the connection open, or it
+    // answered before closing (SLMP answers its one request and closes).
+    if (!in_model && (!seen.closed || !seen.types.empty()))
         for (const auto* t : cands)
             if (t->to == m_model.closed && !t->finding.empty()) {
                 bool firm = !seen.types.empty();

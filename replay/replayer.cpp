@@ -163,7 +163,12 @@ ReplayResult run_replay(const ReplayOptions& o, const Registry& registry) {
                 pos += *len;
             }
         }
-        out.verdict = conn.closed() ? Verdict::closed : got.empty() ? Verdict::silent : Verdict::answered;
+        // A whole answer counts even when the target closed right after it
+        // (SLMP answers its one request and closes).
+        out.verdict = out.replies > 0 ? Verdict::answered
+                      : conn.closed() ? Verdict::closed
+                      : got.empty()   ? Verdict::silent
+                                      : Verdict::answered;
         result.outcomes.push_back(std::move(out));
     }
     result.target_closed = conn.closed();

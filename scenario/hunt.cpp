@@ -70,6 +70,7 @@ bool record_session(const ProtocolInfo& p, const HostPort& target, const std::st
     if (!client->established()) return false;
     if (auto e = client->keylog_entry()) keys.write(e->label, e->session_id, e->secret);
     for (const char* text : {"first message", "second message", "third message"}) {
+        if (conn.closed()) break;  // SLMP: one request per connection
         send(client->seal(to_bytes(text), std::nullopt));
         receive(0.5, [] { return true; });
     }
@@ -122,6 +123,10 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
                      b.begin() + static_cast<std::ptrdiff_t>(span->offset + span->length));
     };
 
+    // Across connections: authenticated messages seen before (a whole
+    // session replayed), and the target's key shares (a static key).
+    std::map<Bytes, const replay::ExtractedMessage*> earlier_auth, server_shares;
+    const std::string& share_field = p->fuzz_fields.key_share;
     for (const auto& stream : streams) {
         const std::uint64_t id = stream.first;
         const auto& list = stream.second;  // named, not bound: lambdas below capture it
@@ -143,7 +148,16 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
         for (std::size_t i = 0; i < list.size(); ++i) {
             const auto* m = list[i];
             if (m->from == Peer::server) {
-                if (m->decoded.type == answer_type) established = true;
+                if (m->decoded.type == answer_type) {
+                    established = true;
+                    if (auto share = share_field.empty() ? std::nullopt : field(m->bytes, share_field)) {
+                        auto [it, fresh] = server_shares.emplace(*share, m);
+                        if (!fresh && it->second->stream != m->stream)
+                            report("STATIC_KEY_REUSE", {it->second->last_frame, m->last_frame}, *share,
+                                   "streams " + std::to_string(it->second->stream) + " and " + std::to_string(id) +
+                                       ": the target sent the same key share (" + share_field + ") in both");
+                    }
+                }
                 if (m->decoded.plaintext) with_plaintext.push_back(m);
                 continue;
             }
@@ -168,6 +182,13 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
                 report("LATE_HANDSHAKE_ACCEPTED", frames({m->last_frame}), m->bytes,
                        "stream " + std::to_string(id) + ": " + opening_type + " inside an established session was answered with " + answer_type);
             if (!m->decoded.authenticated) continue;
+            auto [prior, first_time] = earlier_auth.emplace(m->bytes, m);
+            if (!first_time && prior->second->stream != m->stream) {
+                report("REPLAY_ACCEPTED", frames({prior->second->last_frame, m->last_frame}), m->bytes,
+                       "stream " + std::to_string(id) + ": a message first sent in stream " +
+                           std::to_string(prior->second->stream) + " was sent again on a new connection and answered");
+                continue;
+            }
             for (std::size_t k = 0; k < i; ++k) {
                 if (list[k]->bytes != m->bytes) continue;
                 bool reflection = list[k]->from == Peer::server;
@@ -283,6 +304,21 @@ HuntResult run_hunt(const HuntOptions& o) {
     try {
         if (record_session(*p, o.target, source.string(), keys)) {
             KeyLog kl = KeyLog::load((out / "keys.log").string());
+            {
+                // The recorded session as it was, on a fresh connection (no re-wrap):
+                // a target that accepts it has no session freshness at all.
+                replay::ReplayOptions r;
+                r.pcap = source.string();
+                r.target = o.target;
+                r.protocol = o.protocol;
+                r.seed = o.seed;
+                r.mutations.push_back(*replay::parse_mutation("verbatim"));
+                r.command_line = "msglab replay " + source.string() + " --target " + o.target.to_string();
+                auto rr = replay::run_replay(r, Registry::builtin());
+                ++rep.runs;
+                for (auto& f : rr.findings) add(result.findings, rep, f);
+                say("replay: whole session as captured: " + std::to_string(rr.findings.size()) + " finding(s)");
+            }
             for (const char* spec : {"verbatim", "duplicate", "reflect"}) {
                 replay::ReplayOptions r;
                 r.pcap = source.string();

@@ -74,6 +74,16 @@ private:
                 drop();
                 trace["closed"] = true;
                 break;
+            case Step::Kind::alive:
+                drop();
+                try {
+                    connect(st, trace);
+                } catch (const StepError& e) {
+                    if (!m_connected_once) throw;
+                    throw Mismatch{"the target accepted connections before and now refuses them (it died?): " + e.what};
+                }
+                break;
+            case Step::Kind::stall: stall(st, trace); break;
             case Step::Kind::handshake: handshake(st, trace); break;
             case Step::Kind::send: send_bytes(build(st), st.as, trace); break;
             case Step::Kind::replay: send_bytes(named(st.ref), st.as, trace); break;
@@ -196,6 +206,7 @@ private:
         YAML::Node sent(YAML::NodeType::Sequence);
         for (const auto& b : m_client->start()) {
             if (m_request.empty()) m_request = b;
+            if (!st.as.empty() && !m_named.count(st.as)) m_named[st.as] = b;
             send_raw(b);
             sent.push_back(hex(b));
         }
@@ -218,6 +229,31 @@ private:
         m_inbox.clear();
         trace["received"] = got;
         trace["established"] = true;
+    }
+
+    // A side connection that sends the protocol's opening message (or the
+    // given bytes) and then nothing, held open until the scenario ends.
+    void stall(const Step& st, YAML::Node& trace) {
+        double timeout = st.timeout_ms ? *st.timeout_ms / 1000.0 : m_o.connect_timeout;
+        std::unique_ptr<replay::TcpConnection> side;
+        try {
+            side = std::make_unique<replay::TcpConnection>(m_o.target, timeout);
+        } catch (const replay::ConnectError& e) {
+            throw StepError{e.what(), !m_connected_once};
+        }
+        m_connected_once = true;
+        Bytes b;
+        if (st.raw) {
+            b = *st.raw;
+        } else {
+            if (!m_p.make_live_client) throw StepError{"protocol " + m_p.id + " has no live client for an opening message"};
+            auto opening = m_p.make_live_client(m_clock, m_rng)->start();
+            if (!opening.empty()) b = opening[0];
+        }
+        if (!b.empty() && !side->send(b)) throw StepError{"the target closed the stalled connection at once"};
+        trace["stalled"] = m_o.target.to_string();
+        trace["sent"] = hex(b);
+        m_stalled.push_back(std::move(side));
     }
 
     const Bytes& named(const std::string& name) const {
@@ -428,6 +464,7 @@ private:
     SystemRng m_rng;
     KeyLog m_keys;
     std::unique_ptr<replay::TcpConnection> m_conn;
+    std::vector<std::unique_ptr<replay::TcpConnection>> m_stalled;
     std::unique_ptr<StreamCodec> m_codec;
     std::unique_ptr<LiveClient> m_client;
     Bytes m_inbuf, m_request;
@@ -465,8 +502,8 @@ RunResult run_scenario(const Scenario& s, const RunOptions& o, const Registry& r
         }
         if (i < r.trace.steps.size()) {
             r.failed_step = static_cast<int>(i + 1);
-            static const char* const names[] = {"connect", "handshake", "send", "expect", "replay",
-                                                "tamper",  "wait",      "reconnect", "close"};
+            static const char* const names[] = {"connect", "handshake", "send",  "expect", "replay", "tamper",
+                                                "wait",    "reconnect", "close", "stall",  "alive"};
             r.message = "step " + std::to_string(i + 1) + " (" + names[static_cast<int>(r.trace.steps[i].kind)] +
                         ", line " + std::to_string(r.trace.steps[i].line) + "): " + r.message;
             r.trace.steps.resize(i + 1);  // the trace ends where the run did

@@ -28,8 +28,8 @@ const char* outcome_name(Outcome o) {
 
 namespace {
 
-const char* const kStepNames[] = {"connect", "handshake", "send", "expect", "replay",
-                                  "tamper",  "wait",      "reconnect", "close"};
+const char* const kStepNames[] = {"connect", "handshake", "send",  "expect", "replay", "tamper",
+                                  "wait",    "reconnect", "close", "stall",  "alive"};
 
 class Parser {
 public:
@@ -183,7 +183,8 @@ public:
             auto it = std::find_if(std::begin(kStepNames), std::end(kStepNames), [&](const char* a) { return key == a; });
             if (it == std::end(kStepNames))
                 fail(kv.first, where + ": unknown action '" + key +
-                                   "' (connect, handshake, send, expect, replay, tamper, wait, reconnect, close)");
+                                   "' (connect, handshake, send, expect, replay, tamper, wait, reconnect, close, stall, "
+                                   "alive)");
             kind = key;
             s.kind = static_cast<Step::Kind>(it - std::begin(kStepNames));
             body = kv.second;
@@ -194,9 +195,18 @@ public:
         switch (s.kind) {
             case Step::Kind::connect:
             case Step::Kind::reconnect:
-            case Step::Kind::handshake:
             case Step::Kind::close:
+            case Step::Kind::alive:
                 only_keys(body, {"timeout_ms"}, where);
+                if (body["timeout_ms"]) s.timeout_ms = number<unsigned>(body["timeout_ms"], where + ".timeout_ms");
+                break;
+            case Step::Kind::handshake:
+                only_keys(body, {"timeout_ms", "as"}, where);
+                if (body["timeout_ms"]) s.timeout_ms = number<unsigned>(body["timeout_ms"], where + ".timeout_ms");
+                break;
+            case Step::Kind::stall:
+                only_keys(body, {"raw", "timeout_ms"}, where);
+                if (body["raw"]) s.raw = hex(body["raw"], where + ".raw");
                 if (body["timeout_ms"]) s.timeout_ms = number<unsigned>(body["timeout_ms"], where + ".timeout_ms");
                 break;
             case Step::Kind::send: {
@@ -438,6 +448,11 @@ std::string to_yaml(const Scenario& s) {
             case Step::Kind::reconnect:
             case Step::Kind::handshake:
             case Step::Kind::close:
+            case Step::Kind::alive:
+                if (st.timeout_ms) e << YAML::Key << "timeout_ms" << YAML::Value << *st.timeout_ms;
+                break;
+            case Step::Kind::stall:
+                if (st.raw) e << YAML::Key << "raw" << YAML::Value << hex(*st.raw);
                 if (st.timeout_ms) e << YAML::Key << "timeout_ms" << YAML::Value << *st.timeout_ms;
                 break;
             case Step::Kind::send:

@@ -60,11 +60,11 @@ struct Reaction {
 };
 
 struct Step {
-    enum class Kind { connect, handshake, send, expect, replay, tamper, wait, reconnect, close };
+    enum class Kind { connect, handshake, send, expect, replay, tamper, wait, reconnect, close, stall, alive };
     Kind kind = Kind::connect;
     int line = 0;
     std::string as;  // names the message this step sent or received
-    // send
+    // send (stall: raw only)
     std::string type;
     std::optional<std::string> text;
     std::optional<std::size_t> size;  // a text of this many 'A's

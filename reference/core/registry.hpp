@@ -38,6 +38,9 @@ struct ProtocolInfo {
     // has none yet.
     SessionModel session_model;
     FuzzFields fuzz_fields;
+    // Options `msglab serve <id>` needs so that its endpoint answers what a
+    // hunt sends (SecMsg's --echo); the audit passes them.
+    std::vector<std::string> hunt_serve_options;
 };
 
 // A named, documented, switchable flaw in a reference endpoint; off by default.

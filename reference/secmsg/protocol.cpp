@@ -98,6 +98,7 @@ void register_protocol(Registry& r) {
         make_live_client,
         responder_model(),
         fuzz_fields(),
+        {"--echo"},
     });
 
     r.add_plant({plant::accept_weak_dh, "secmsg", 20, Severity::high,

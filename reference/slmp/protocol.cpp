@@ -93,6 +93,7 @@ void register_protocol(Registry& r) {
         make_live_client,
         server_model(),
         fuzz_fields(),
+        {},  // the server answers every request
     });
 
     r.add_plant({plant::static_server_key, "slmp", 323, Severity::high,
