@@ -101,7 +101,11 @@ private:
             }
             case Step::Kind::expect: expect(st, trace); break;
             case Step::Kind::wait:
-                pump(st.ms / 1000.0, [] { return false; });
+                // Without a connection (after a close) there is nothing to read: just wait.
+                if (!m_conn || m_conn->closed())
+                    std::this_thread::sleep_for(std::chrono::milliseconds(st.ms));
+                else
+                    pump(st.ms / 1000.0, [] { return false; });
                 trace["waited_ms"] = st.ms;
                 break;
         }

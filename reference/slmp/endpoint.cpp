@@ -126,9 +126,12 @@ private:
         }
         if (out.close) m_done = true;
         if (out.fatal) {
-            // Report this connection first, then the server goes.
+            // The server stops accepting before this connection's close can
+            // tell the peer anything; then this connection goes, then the rest.
+            Server* server = m_server;
+            server->stop_accepting();
             finish(m_reason);
-            m_server->fatal(m_reason);
+            server->fatal(m_reason);
             return;
         }
         if (!m_writing) write_next();
@@ -233,17 +236,22 @@ void Server::gone(std::uint64_t id) {
     if (m_options.session.plants.has(plant::serial_server) && !m_stopped) accept();
 }
 
-void Server::stop_now() {
+void Server::stop_accepting() {
     m_stopped = true;
     boost::system::error_code ec;
     m_acceptor.close(ec);
+}
+
+void Server::stop_now() {
+    stop_accepting();
     auto all = m_connections;
     for (auto& [id, weak] : all)
         if (auto c = weak.lock()) c->finish("server stopping");
 }
 
 void Server::fatal(const std::string& reason) {
-    if (m_stopped) return;
+    if (m_fatal) return;
+    m_fatal = true;
     stop_now();
     if (m_options.callbacks.on_fatal) m_options.callbacks.on_fatal(reason);
 }

@@ -63,6 +63,7 @@ public:
 private:
     void accept();
     void gone(std::uint64_t id);
+    void stop_accepting();
     void stop_now();
     void fatal(const std::string& reason);
 
@@ -75,6 +76,7 @@ private:
     std::atomic<std::size_t> m_count{0};
     std::atomic<bool> m_stopped{false};
     bool m_accepting = false;
+    bool m_fatal = false;
 
     friend class Connection;
 };

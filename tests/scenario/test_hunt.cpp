@@ -94,20 +94,25 @@ TEST_CASE("A hunt of a dead target says so and writes no findings", "[hunt]") {
     CHECK(r.findings.empty());
 }
 
-TEST_CASE("msglab audit hunts every SecMsg endpoint and writes the index with the detection matrix", "[hunt]") {
+TEST_CASE("msglab audit hunts every endpoint and writes the index with the detection matrix", "[hunt]") {
     TempDir tmp;
     auto r = run_command(std::string(MSGLAB_BINARY) + " audit --time 1 --out " + shell_quote(tmp.path().string()));
     INFO(r.output);
     CHECK(r.exit_code == 0);
     CHECK(r.output.find("audit: PASSED") != std::string::npos);
-    for (const auto* p : Registry::builtin().plants_of("secmsg")) {
-        CHECK(r.output.find(p->id) != std::string::npos);
-        CHECK(fs::exists(tmp / ("secmsg-" + p->id.substr(7)) / "findings.jsonl"));
+    for (const char* protocol : {"secmsg", "slmp"}) {
+        for (const auto* p : Registry::builtin().plants_of(protocol)) {
+            INFO(p->id);
+            CHECK(r.output.find(p->id) != std::string::npos);
+            CHECK(fs::exists(tmp / (std::string(protocol) + "-" + p->id.substr(p->id.find('.') + 1)) / "findings.jsonl"));
+        }
+        CHECK(fs::exists(tmp / (std::string(protocol) + "-clean") / "run.json"));
     }
     std::ifstream in(tmp / "index.html");
     std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     CHECK(html.find("Detection matrix") != std::string::npos);
     CHECK(html.find("<code>secmsg.recv-overflow</code>") != std::string::npos);
+    CHECK(html.find("<code>slmp.static-server-key</code>") != std::string::npos);
     CHECK(html.find("class=\"bad\"") == std::string::npos);  // nothing undetected, nothing unexpected
     CHECK(fs::exists(tmp / "secmsg-clean" / "run.json"));
 }

@@ -13,6 +13,7 @@
 #include "core/registry.hpp"
 #include "scenario/runner.hpp"
 #include "echo_server.hpp"
+#include "slmp_server.hpp"
 #include "support.hpp"
 
 using namespace msglab;
@@ -239,6 +240,21 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
         for (const auto& server : servers) {
             RunOptions o;
             o.target = server->target();
+            RunResult r = run_scenario(s, o);
+            if (r.finding) triggered.insert(r.finding->code);
+        }
+    }
+    // SLMP's library against SLMP servers, clean and with each plant, one
+    // server per run (the crash plant leaves a dead one behind).
+    std::vector<std::vector<std::string>> slmp_plants = {{}};
+    for (const auto* p : Registry::builtin().plants_of("slmp"))
+        if (in_process_plant_ok(p->id)) slmp_plants.push_back({p->id});
+    for (const auto& f : scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "slmp").string())) {
+        Scenario s = load_scenario(f);
+        for (const auto& plants : slmp_plants) {
+            SlmpServer server(plants);
+            RunOptions o;
+            o.target = server.target();
             RunResult r = run_scenario(s, o);
             if (r.finding) triggered.insert(r.finding->code);
         }
