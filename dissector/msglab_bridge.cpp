@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/crypto.hpp"
+#include "core/fernet.hpp"
 #include "core/keylog.hpp"
 #include "secmsg/codec.hpp"
 #include "secmsg/segmsg_cipher.hpp"
@@ -84,6 +85,71 @@ int msglab_hmac_sha256_verify(const uint8_t key[32], const uint8_t *data, size_t
 
 int msglab_dh14_public_ok(const uint8_t *y, size_t len) {
     return crypto::dh14::public_value_ok(ByteView(y, len)) ? 1 : 0;
+}
+
+// ---- SLMP ----
+
+long msglab_base64_decode(const char *text, size_t len, int url, uint8_t *out, size_t cap) {
+    try {
+        auto raw = crypto::base64_decode(std::string_view(text, len),
+                                         url ? crypto::Base64Alphabet::url : crypto::Base64Alphabet::standard,
+                                         crypto::Base64Padding::required);
+        if (!raw || raw->size() > cap) return -1;
+        std::copy(raw->begin(), raw->end(), out);
+        return static_cast<long>(raw->size());
+    } catch (const std::exception &) {
+        return -1;
+    }
+}
+
+int msglab_p256_spki_ok(const uint8_t *der, size_t len) {
+    return crypto::P256PublicKey::from_spki_der(ByteView(der, len)) ? 1 : 0;
+}
+
+void msglab_slmp_session_id(const uint8_t *client_der, size_t client_len, const uint8_t *server_der,
+                            size_t server_len, uint8_t session_id[8]) {
+    Bytes both(client_der, client_der + client_len);
+    both.insert(both.end(), server_der, server_der + server_len);
+    auto d = crypto::sha256(both);
+    std::copy(d.begin(), d.begin() + 8, session_id);
+}
+
+int msglab_slmp_key(const msglab_keylog *log, const uint8_t session_id[8], uint8_t key[32]) {
+    if (!log) return 0;
+    auto secret = log->log.find("SLMP_FERNET_KEY", ByteView(session_id, 8));
+    if (!secret || secret->size() != 32) return 0;
+    std::copy(secret->begin(), secret->end(), key);
+    return 1;
+}
+
+long msglab_fernet_open(const uint8_t key[32], const char *token, size_t len, uint8_t *plaintext, size_t cap,
+                        int *hmac_ok) {
+    *hmac_ok = -1;
+    try {
+        auto k = fernet::Key::from_bytes(ByteView(key, 32));
+        fernet::VerifyOptions options;
+        options.check_future = false;  // SLMP checks no time; the dissector flags skew itself
+        auto pt = fernet::decrypt(*k, std::string_view(token, len), 0, options);
+        if (!pt) {
+            if (pt.error().code == fernet::Errc::bad_mac) *hmac_ok = 0;
+            if (pt.error().code == fernet::Errc::bad_padding) *hmac_ok = 1;
+            return -1;
+        }
+        *hmac_ok = 1;
+        if (pt->size() > cap) return -1;
+        std::copy(pt->begin(), pt->end(), plaintext);
+        return static_cast<long>(pt->size());
+    } catch (const std::exception &) {
+        return -1;
+    }
+}
+
+void msglab_slmp_auth_token(const char *user, size_t user_len, const char *secret, char out[65]) {
+    std::string text(user, user_len);
+    text += secret;
+    std::string h = hex(crypto::sha256(as_bytes(text)));
+    std::copy(h.begin(), h.end(), out);
+    out[64] = '\0';
 }
 
 }  // extern "C"

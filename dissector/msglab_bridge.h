@@ -1,5 +1,6 @@
 /* The C interface the dissector uses to reach msglab's C++ core: key log
- * parsing, SecMsg key derivation, the SegMSG cipher and the hashes. */
+ * parsing, SecMsg key derivation, the SegMSG cipher and the hashes; for
+ * SLMP base64, P-256 key checks and Fernet. */
 #ifndef MSGLAB_BRIDGE_H
 #define MSGLAB_BRIDGE_H
 
@@ -38,6 +39,30 @@ void msglab_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 int msglab_hmac_sha256_verify(const uint8_t key[32], const uint8_t *data, size_t len, const uint8_t tag[32]);
 /* 1 when 1 < y < p-1 in RFC 3526 group 14. */
 int msglab_dh14_public_ok(const uint8_t *y, size_t len);
+
+/* ---- SLMP ---- */
+
+/* Strict RFC 4648 decoding with '=' padding (url: the URL-safe alphabet).
+ * Returns the decoded length, or -1 when the text is not base64 or the
+ * result would not fit `cap` bytes. */
+long msglab_base64_decode(const char *text, size_t len, int url, uint8_t *out, size_t cap);
+/* 1 when `der` is a SubjectPublicKeyInfo of a valid P-256 point. */
+int msglab_p256_spki_ok(const uint8_t *der, size_t len);
+/* The session id: the first 8 bytes of SHA-256(client DER || server DER). */
+void msglab_slmp_session_id(const uint8_t *client_der, size_t client_len, const uint8_t *server_der,
+                            size_t server_len, uint8_t session_id[8]);
+/* The 32-byte Fernet key of a session (SLMP_FERNET_KEY): 1 when the key log
+ * has it. */
+int msglab_slmp_key(const msglab_keylog *log, const uint8_t session_id[8], uint8_t key[32]);
+/* Opens a Fernet token (its base64url text) with a 32-byte key, without any
+ * time check. Sets *hmac_ok to 1 or 0, or to -1 when the text is not a token
+ * (base64, version 0x80, length); when the HMAC verifies and the padding is
+ * right writes the plaintext (at most `cap` bytes) and returns its length,
+ * else returns -1. */
+long msglab_fernet_open(const uint8_t key[32], const char *token, size_t len, uint8_t *plaintext, size_t cap,
+                        int *hmac_ok);
+/* Lowercase hex SHA-256(user || secret): 64 characters and a NUL. */
+void msglab_slmp_auth_token(const char *user, size_t user_len, const char *secret, char out[65]);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@ WS_DLL_PUBLIC void plugin_register(void);
 
 void proto_register_secmsg(void);
 void proto_reg_handoff_secmsg(void);
+void proto_register_slmp(void);
+void proto_reg_handoff_slmp(void);
 
 void plugin_register(void)
 {
@@ -24,4 +26,9 @@ void plugin_register(void)
     secmsg.register_protoinfo = proto_register_secmsg;
     secmsg.register_handoff = proto_reg_handoff_secmsg;
     proto_register_plugin(&secmsg);
+
+    static proto_plugin slmp;
+    slmp.register_protoinfo = proto_register_slmp;
+    slmp.register_handoff = proto_reg_handoff_slmp;
+    proto_register_plugin(&slmp);
 }
