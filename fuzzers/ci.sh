@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CI fuzzing: every libFuzzer target (clang-14, ASan+UBSan) for 10 seconds
 # from its seed corpus through `msglab fuzz`, with no plant switched on: any
-# crash fails. (The campaign that must find the memory-safety plant within
-# 60 s is a ctest: "fuzz: msglab fuzz builds its targets, ...".)
+# crash fails. (The campaigns that must find the memory-safety plants within
+# 60 s are ctests: "fuzz: msglab fuzz builds its targets, ..." for
+# secmsg.recv-overflow, "fuzz: msglab fuzz runs the SLMP targets clean, ..."
+# for slmp.unit-overflow.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 msglab=${MSGLAB:-build/cli/msglab}

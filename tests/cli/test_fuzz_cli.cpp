@@ -2,7 +2,7 @@
 // targets when needed, runs a clean campaign that merges new inputs into a
 // seed corpus, and a short campaign with the memory-safety plant switched on
 // finds it, minimises it and writes a CRASH finding whose reproducer crashes
-// again (and only with the plant).
+// again (and only with the plant); the same for SLMP's slmp.unit-overflow.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -87,6 +87,63 @@ TEST_CASE("msglab fuzz builds its targets, runs campaigns, and finds the memory-
     CHECK(unplanted.exit_code == 0);
 }
 
+TEST_CASE("msglab fuzz runs the SLMP targets clean, and finds slmp.unit-overflow within 60 s", "[fuzz]") {
+    TempDir tmp;
+    const std::string msglab = MSGLAB_BINARY;
+
+    // Without --plant both SLMP targets run clean from the seed corpus.
+    auto clean = run_command(msglab + " fuzz slmp_codec slmp_session --time 5 --no-merge --out " +
+                             shell_quote((tmp / "clean").string()) + " 2>&1");
+    INFO(clean.output);
+    REQUIRE(clean.exit_code == 0);
+    CHECK(clean.output.find("0 unique crash(es)") != std::string::npos);
+    CHECK(clean.output.find("plants:") == std::string::npos);
+    nlohmann::json summary;
+    std::ifstream(tmp / "clean" / "summary.json") >> summary;
+    REQUIRE(summary["targets"].size() == 2);
+    for (const auto& t : summary["targets"]) {
+        INFO(t.dump());
+        CHECK(t["executions"].get<std::uint64_t>() > 500);
+        CHECK(t["coverage"].get<std::uint64_t>() > 500);
+        CHECK(t["crash_inputs"] == 0);
+        CHECK(t["unique_crashes"] == 0);
+    }
+    CHECK(fs::file_size(tmp / "clean" / "findings.jsonl") == 0);
+
+    // The stateful target with slmp.unit-overflow allowed: a unit over the
+    // original's 1024-byte read is a heap overflow, found within 60 s.
+    auto planted = run_command(msglab + " fuzz slmp_session --plant slmp.unit-overflow --time 60 --stop-on-crash" +
+                               " --no-merge --out " + shell_quote((tmp / "planted").string()) + " 2>&1");
+    INFO(planted.output);
+    REQUIRE(planted.exit_code == 1);
+    CHECK(planted.output.find("plants: slmp.unit-overflow") != std::string::npos);
+    std::ifstream in(tmp / "planted" / "findings.jsonl");
+    auto read = read_findings(in);
+    REQUIRE(read.errors.empty());
+    REQUIRE(read.findings.size() == 1);
+    const Finding& f = read.findings[0];
+    CHECK(f.code == "CRASH");
+    CHECK(f.protocol == "slmp");
+    CHECK(f.confidence == Confidence::certain);
+    CHECK(f.title.find("heap-buffer-overflow in msglab::slmp::ServerSession::overflow") == 0);
+    CHECK(f.reproduce.find("MSGLAB_FUZZ_PLANTS=slmp.unit-overflow") != std::string::npos);
+    REQUIRE(fs::exists(f.evidence.reproducer));
+    CHECK(fs::file_size(f.evidence.reproducer) < 64);  // minimised
+    nlohmann::json psum;
+    std::ifstream(tmp / "planted" / "summary.json") >> psum;
+    CHECK(psum["targets"][0]["seconds"].get<double>() < 60);
+
+    // The reproducer crashes again with the plant, and not without it.
+    auto again = run_command(f.reproduce + " 2>&1");
+    CHECK(again.exit_code != 0);
+    CHECK(again.output.find("heap-buffer-overflow") != std::string::npos);
+    std::string binary = f.reproduce.substr(f.reproduce.find(' ') + 1);
+    binary = binary.substr(0, binary.find(' '));
+    auto unplanted = run_command(shell_quote(binary) + " " + shell_quote(f.evidence.reproducer) + " 2>&1");
+    INFO(unplanted.output);
+    CHECK(unplanted.exit_code == 0);
+}
+
 TEST_CASE("msglab fuzz refuses bad command lines clearly", "[fuzz]") {
     const std::string msglab = MSGLAB_BINARY;
     auto r = run_command(msglab + " fuzz no_such_target 2>&1");
@@ -100,8 +157,13 @@ TEST_CASE("msglab fuzz refuses bad command lines clearly", "[fuzz]") {
     r = run_command(msglab + " fuzz secmsg_session --plant secmsg.nope 2>&1");
     CHECK(r.exit_code == 2);
     CHECK(r.output.find("unknown plant") != std::string::npos);
+    r = run_command(msglab + " fuzz slmp_codec --plant slmp.unit-overflow 2>&1");
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("applies to none of the chosen targets") != std::string::npos);
+    r = run_command(msglab + " fuzz slmp_session --plant secmsg.recv-overflow 2>&1");
+    CHECK(r.exit_code == 2);
     r = run_command(msglab + " fuzz --list");
     CHECK(r.exit_code == 0);
-    for (const char* t : {"secmsg_codec", "secmsg_session", "fernet", "keylog", "pcap"})
+    for (const char* t : {"secmsg_codec", "secmsg_session", "slmp_codec", "slmp_session", "fernet", "keylog", "pcap"})
         CHECK(r.output.find(t) != std::string::npos);
 }
