@@ -36,7 +36,7 @@ void slmp_serve_options(po::options_description& o) {
         "secret", po::value<std::string>()->default_value(slmp::kDefaultSecret),
         "the shared secret behind the tokens SHA-256(user || secret); the default is the original's")(
         "ttl", po::value<std::uint64_t>()->default_value(300), "seconds a Fernet token stays valid")(
-        "max-payload", po::value<std::size_t>()->default_value(65536),
+        "max-payload", po::value<std::size_t>()->default_value(8192),
         "largest request plaintext taken, in bytes (an original client sends at most 703)")(
         "deadline", po::value<double>()->default_value(10.0), "seconds a client has for the whole exchange")(
         "max-connections", po::value<std::size_t>()->default_value(10000), "concurrent clients at most")(

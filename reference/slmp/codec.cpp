@@ -72,6 +72,15 @@ Result<std::size_t, ParseError> frame_key(ByteView buffer, std::size_t max_bytes
     return std::size_t{0};
 }
 
+bool base64url_char(std::uint8_t c) { return b64url_char(c); }
+
+bool token_may_be_complete(ByteView buffer, std::size_t& scanned) {
+    bool ended = false;
+    for (std::size_t i = std::min(scanned, buffer.size()); i < buffer.size() && !ended; ++i) ended = !b64url_char(buffer[i]);
+    scanned = buffer.size();
+    return ended || plausible_token_length(buffer.size());
+}
+
 bool plausible_token_length(std::size_t chars) {
     if (chars == 0 || chars % 4 != 0) return false;
     std::size_t hi = chars / 4 * 3;

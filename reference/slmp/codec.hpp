@@ -70,6 +70,14 @@ Result<TokenFrame, ParseError> frame_token(ByteView buffer, std::size_t max_byte
                                            const std::function<bool(std::string_view)>& verifies = {});
 // A token length (base64 characters) a whole token can have.
 bool plausible_token_length(std::size_t chars);
+bool base64url_char(std::uint8_t c);
+// Whether a token at the front of `buffer` may have become whole since the
+// first `scanned` bytes were looked at (a byte that ends a base64url run
+// arrived, or the buffer has a whole token's length); advances `scanned`.
+// Readers call frame_token only then, so a token trickling in byte by byte
+// costs linear scanning and one verification per possible length, not a
+// full re-framing per byte.
+bool token_may_be_complete(ByteView buffer, std::size_t& scanned);
 
 // The key in a PEM unit: the DER SubjectPublicKeyInfo and, for P-256, the key.
 struct PemKey {

@@ -118,6 +118,11 @@ Output ServerSession::feed(ByteView data) {
         handle_key(unit, out);
     }
     if (m_state == State::awaiting_request && !m_buffer.empty()) {
+        if (!token_may_be_complete(m_buffer, m_scanned)) {
+            if (m_buffer.size() > max_token())
+                reject(out, Reject::bad_token, "token longer than " + std::to_string(max_token()) + " bytes");
+            return out;
+        }
         auto framed = frame_token(m_buffer, max_token(), [&](std::string_view t) { return verifies(*m_key, t); });
         if (!framed) {
             reject(out, Reject::bad_token, framed.error().to_string());
@@ -275,6 +280,11 @@ Output ClientSession::feed(ByteView data) {
         out.events.push_back({Event::Kind::key_exchanged, {}, {}, 0, std::nullopt, hex(m_session_id)});
     }
     if (m_state == State::awaiting_reply && !m_buffer.empty()) {
+        if (!token_may_be_complete(m_buffer, m_scanned)) {
+            if (m_buffer.size() > m_config.max_unit)
+                fail(out, Reject::bad_token, "token longer than " + std::to_string(m_config.max_unit) + " bytes");
+            return out;
+        }
         auto framed = frame_token(m_buffer, m_config.max_unit, [&](std::string_view t) { return verifies(*m_key, t); });
         if (!framed) {
             fail(out, Reject::bad_token, framed.error().to_string());

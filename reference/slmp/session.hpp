@@ -76,7 +76,7 @@ struct Output {
 
 struct ServerConfig {
     std::string secret = kDefaultSecret;
-    std::size_t max_plaintext = 65536;  // largest request plaintext taken
+    std::size_t max_plaintext = 8192;  // largest request plaintext taken (an original client: 703)
     std::uint64_t ttl = 300;            // seconds a token stays valid
     std::uint64_t max_clock_skew = 60;  // seconds a token may come from the future
     PlantSet plants;
@@ -119,6 +119,7 @@ private:
     std::optional<fernet::Key> m_key;
     Bytes m_session_id;
     Bytes m_buffer;
+    std::size_t m_scanned = 0;  // token bytes already looked at (token_may_be_complete)
 };
 
 struct ClientConfig {
@@ -161,6 +162,7 @@ private:
     std::optional<fernet::Key> m_key;
     Bytes m_session_id;
     Bytes m_buffer;
+    std::size_t m_scanned = 0;
 };
 
 }  // namespace msglab::slmp
