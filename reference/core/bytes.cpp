@@ -4,6 +4,11 @@
 
 namespace msglab {
 
+std::string short_hex(ByteView data, std::size_t max_bytes) {
+    if (data.size() <= max_bytes) return hex(data);
+    return hex(data.first(max_bytes)) + "...";
+}
+
 std::string hex(ByteView data) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;

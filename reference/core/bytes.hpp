@@ -26,6 +26,8 @@ inline std::string to_string(ByteView b) { return {b.begin(), b.end()}; }
 inline Bytes to_bytes(std::string_view s) { return {s.begin(), s.end()}; }
 
 std::string hex(ByteView data);
+// At most `max_bytes` of `data` in hex, with "..." when there is more.
+std::string short_hex(ByteView data, std::size_t max_bytes = 16);
 // Strict: even length, [0-9a-fA-F] only. Returns false on bad input.
 bool unhex(std::string_view text, Bytes& out);
 // Throws std::invalid_argument on bad input; for constants and tests.

@@ -4,8 +4,18 @@
 #include <botan/system_rng.h>
 
 #include <chrono>
+#include <ctime>
 
 namespace msglab {
+
+std::string utc_text(std::uint64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (!gmtime_r(&tt, &tm)) return std::to_string(t);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
 
 std::uint64_t SystemClock::unix_seconds() const {
     using namespace std::chrono;

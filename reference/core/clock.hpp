@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "core/bytes.hpp"
 
@@ -12,6 +13,9 @@ class RandomNumberGenerator;
 }
 
 namespace msglab {
+
+// Seconds since 1970 as ISO 8601 UTC ("2026-11-21T14:41:18Z"); the number itself when out of range.
+std::string utc_text(std::uint64_t unix_seconds);
 
 class Clock {
 public:

@@ -1,7 +1,5 @@
 #include "secmsg/stream.hpp"
 
-#include <ctime>
-
 #include "secmsg/codec.hpp"
 #include "secmsg/segmsg_cipher.hpp"
 #include "secmsg/session.hpp"
@@ -9,20 +7,6 @@
 namespace msglab::secmsg {
 
 namespace {
-
-std::string utc(std::uint64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    if (!gmtime_r(&tt, &tm)) return std::to_string(t);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-std::string short_hex(ByteView b, std::size_t max_bytes = 16) {
-    if (b.size() <= max_bytes) return hex(b);
-    return hex(b.first(max_bytes)) + "...";
-}
 
 bool all_zero(ByteView b) {
     for (std::uint8_t x : b)
@@ -51,7 +35,7 @@ public:
         d.timestamp = p.timestamp;
         d.fields.push_back({"secmsg.length", std::to_string(p.payload.size())});
         d.fields.push_back({"secmsg.original_hash", short_hex(p.original_hash, 8)});
-        d.fields.push_back({"secmsg.timestamp", utc(p.timestamp)});
+        d.fields.push_back({"secmsg.timestamp", utc_text(p.timestamp)});
         if (p.type == MessageType::handshake_request) {
             m_session_id.assign(p.original_hash.begin(), p.original_hash.begin() + 8);
             m_keys.reset();

@@ -1,7 +1,6 @@
 #include "slmp/stream.hpp"
 
 #include <cstdlib>
-#include <ctime>
 
 #include "slmp/codec.hpp"
 #include "slmp/session.hpp"
@@ -9,20 +8,6 @@
 namespace msglab::slmp {
 
 namespace {
-
-std::string utc(std::uint64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    if (!gmtime_r(&tt, &tm)) return std::to_string(t);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-std::string short_hex(ByteView b, std::size_t max_bytes = 16) {
-    if (b.size() <= max_bytes) return hex(b);
-    return hex(b.first(max_bytes)) + "...";
-}
 
 std::string_view text(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
@@ -92,7 +77,7 @@ public:
         d.authenticated = true;
         d.timestamp = t->timestamp;
         d.fields.push_back({"slmp.fernet.version", "0x" + hex(ByteView(&t->version, 1))});
-        d.fields.push_back({"slmp.fernet.timestamp", utc(t->timestamp)});
+        d.fields.push_back({"slmp.fernet.timestamp", utc_text(t->timestamp)});
         d.fields.push_back({"slmp.fernet.iv", hex(t->iv)});
         d.fields.push_back({"slmp.fernet.ciphertext", std::to_string(t->ciphertext.size()) + " bytes"});
         d.fields.push_back({"slmp.fernet.hmac", short_hex(t->hmac, 8)});
