@@ -4,7 +4,9 @@
 #include <botan/mac.h>
 
 #include <exception>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "core/crypto.hpp"
 #include "core/fernet.hpp"
@@ -26,15 +28,21 @@ struct msglab_secmsg_ctx {
 
 extern "C" {
 
-msglab_keylog *msglab_keylog_load(const char *path) {
-    try {
-        return new msglab_keylog{KeyLog::load(path)};
-    } catch (const std::exception &) {
-        return nullptr;
+const msglab_keylog *msglab_keylog_cached(const char *path) {
+    if (!path || !*path) return nullptr;
+    // Dissection runs on one thread; an unreadable file is remembered as such.
+    static std::map<std::string, std::unique_ptr<msglab_keylog>> cache;
+    auto it = cache.find(path);
+    if (it == cache.end()) {
+        std::unique_ptr<msglab_keylog> log;
+        try {
+            log.reset(new msglab_keylog{KeyLog::load(path)});
+        } catch (const std::exception &) {
+        }
+        it = cache.emplace(path, std::move(log)).first;
     }
+    return it->second.get();
 }
-
-void msglab_keylog_free(msglab_keylog *log) { delete log; }
 
 size_t msglab_keylog_size(const msglab_keylog *log) { return log ? log->log.size() : 0; }
 

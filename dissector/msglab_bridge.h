@@ -13,9 +13,10 @@ extern "C" {
 
 typedef struct msglab_keylog msglab_keylog;
 
-/* NULL when the file cannot be read; junk lines are skipped. */
-msglab_keylog *msglab_keylog_load(const char *path);
-void msglab_keylog_free(msglab_keylog *log);
+/* The key log at `path`, read on first use and kept for the life of the
+ * plugin, one per path, shared by every protocol's dissector; NULL for an
+ * empty path or a file that cannot be read. Junk lines are skipped. */
+const msglab_keylog *msglab_keylog_cached(const char *path);
 size_t msglab_keylog_size(const msglab_keylog *log);
 
 /* The keys of a SecMsg session (8-byte id): 1 when the key log has them. */

@@ -87,10 +87,7 @@ static const value_string hmac_status_vals[] = {
     {HMAC_NOT_APPLICABLE, "Not applicable (handshake)"},
     {0, NULL}};
 
-/* The key log, loaded when first needed and again when the path changes. */
-static msglab_keylog *keylog = NULL;
-static char *keylog_loaded_path = NULL;
-
+/* The key log: the preference, else MSGLAB_KEYLOGFILE; read once per path. */
 static const char *keylog_path(void)
 {
     if (pref_keylog_file && *pref_keylog_file) return pref_keylog_file;
@@ -98,18 +95,7 @@ static const char *keylog_path(void)
     return env ? env : "";
 }
 
-static msglab_keylog *current_keylog(void)
-{
-    const char *path = keylog_path();
-    if (!*path) return NULL;
-    if (!keylog_loaded_path || strcmp(keylog_loaded_path, path) != 0) {
-        msglab_keylog_free(keylog);
-        g_free(keylog_loaded_path);
-        keylog = msglab_keylog_load(path);
-        keylog_loaded_path = g_strdup(path);
-    }
-    return keylog;
-}
+static const msglab_keylog *current_keylog(void) { return msglab_keylog_cached(keylog_path()); }
 
 /* Per TCP conversation: the session the handshake pair makes. */
 typedef struct {
@@ -205,7 +191,7 @@ static secmsg_pdu *first_pass(tvbuff_t *tvb, packet_info *pinfo, guint8 type, gu
             /* The session id is the first 8 bytes of SHA-256(initiator's y). */
             tvb_memcpy(tvb, c->session_id, 11, 8);
             c->have_session_id = TRUE;
-            msglab_keylog *log = current_keylog();
+            const msglab_keylog *log = current_keylog();
             c->have_keys = log && msglab_secmsg_keys(log, c->session_id, c->master, c->hmac_key);
             if (c->have_keys) {
                 c->ctx = msglab_secmsg_ctx_new(c->master, c->hmac_key);

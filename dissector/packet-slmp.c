@@ -132,10 +132,6 @@ typedef struct {
 } key_use;
 static wmem_map_t *keys_seen[2];
 
-/* The key log, loaded when first needed and again when the path changes. */
-static msglab_keylog *keylog = NULL;
-static char *keylog_loaded_path = NULL;
-
 /* This protocol's preference, else SecMsg's (one msglab key log holds the
  * secrets of every protocol), else MSGLAB_KEYLOGFILE. */
 static const char *keylog_path(void)
@@ -149,18 +145,7 @@ static const char *keylog_path(void)
     return env ? env : "";
 }
 
-static msglab_keylog *current_keylog(void)
-{
-    const char *path = keylog_path();
-    if (!*path) return NULL;
-    if (!keylog_loaded_path || strcmp(keylog_loaded_path, path) != 0) {
-        msglab_keylog_free(keylog);
-        g_free(keylog_loaded_path);
-        keylog = msglab_keylog_load(path);
-        keylog_loaded_path = g_strdup(path);
-    }
-    return keylog;
-}
+static const msglab_keylog *current_keylog(void) { return msglab_keylog_cached(keylog_path()); }
 
 /* Per TCP conversation: the key exchange and the exchange of tokens. Arrays
  * are indexed by role (ROLE_CLIENT for what the client sent). */
@@ -565,7 +550,7 @@ static slmp_unit *first_pass(tvbuff_t *tvb, packet_info *pinfo, const unit_scan 
             msglab_slmp_session_id(c->der[ROLE_CLIENT], c->der_len[ROLE_CLIENT], c->der[ROLE_SERVER],
                                    c->der_len[ROLE_SERVER], c->session_id);
             c->have_session_id = TRUE;
-            msglab_keylog *log = current_keylog();
+            const msglab_keylog *log = current_keylog();
             c->have_key = log && msglab_slmp_key(log, c->session_id, c->fernet_key);
         }
     } else {

@@ -62,36 +62,12 @@ const Pair& established(std::uint8_t plants) {
     return *slot;
 }
 
-// The plants MSGLAB_FUZZ_PLANTS names, as a mask over kPlants.
-std::uint8_t allowed_plants() {
-    const char* env = std::getenv("MSGLAB_FUZZ_PLANTS");
-    if (!env) return 0;
-    std::string list(env);
-    if (list == "all") return 0x3f;
-    std::uint8_t mask = 0;
-    std::size_t pos = 0;
-    while (pos <= list.size()) {
-        std::size_t comma = std::min(list.find(',', pos), list.size());
-        std::string id = list.substr(pos, comma - pos);
-        pos = comma + 1;
-        if (id.empty()) continue;
-        bool known = false;
-        for (int i = 0; i < 6; ++i)
-            if (id == kPlants[i]) mask |= static_cast<std::uint8_t>(1 << i), known = true;
-        if (!known) {
-            std::fprintf(stderr, "MSGLAB_FUZZ_PLANTS: '%s' is not a SecMsg plant\n", id.c_str());
-            std::exit(2);
-        }
-    }
-    return mask;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     Reader in(ByteView(data, size));
-    static const std::uint8_t allowed = allowed_plants();
+    static const std::uint8_t allowed = plants_from_env(kPlants, static_cast<int>(std::size(kPlants)), "SecMsg");
     std::uint8_t plants = in.u8() & allowed;
     Pair s = established(plants);  // a copy: every run starts from the same state
     g_clock.set(1700000000);

@@ -138,30 +138,6 @@ const fernet::Key& wrong_key() {
     return k;
 }
 
-// The plants MSGLAB_FUZZ_PLANTS names, as a mask over kPlants.
-std::uint8_t allowed_plants() {
-    const char* env = std::getenv("MSGLAB_FUZZ_PLANTS");
-    if (!env) return 0;
-    std::string list(env);
-    if (list == "all") return (1 << kPlantCount) - 1;
-    std::uint8_t mask = 0;
-    std::size_t pos = 0;
-    while (pos <= list.size()) {
-        std::size_t comma = std::min(list.find(',', pos), list.size());
-        std::string id = list.substr(pos, comma - pos);
-        pos = comma + 1;
-        if (id.empty()) continue;
-        bool known = false;
-        for (int i = 0; i < kPlantCount; ++i)
-            if (id == kPlants[i]) mask |= static_cast<std::uint8_t>(1 << i), known = true;
-        if (!known) {
-            std::fprintf(stderr, "MSGLAB_FUZZ_PLANTS: '%s' is not an SLMP plant\n", id.c_str());
-            std::exit(2);
-        }
-    }
-    return mask;
-}
-
 std::vector<ByteView> segments(ByteView unit, std::uint8_t how) {
     std::vector<ByteView> out;
     if (unit.empty()) return out;
@@ -506,7 +482,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     Reader in(ByteView(data, size));
-    static const std::uint8_t allowed = allowed_plants();
+    static const std::uint8_t allowed = plants_from_env(kPlants, kPlantCount, "SLMP");
     std::uint8_t plants = in.u8() & allowed;
     g_clock.set(kStart);
     g_server_rng.reset();

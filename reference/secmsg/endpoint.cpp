@@ -2,19 +2,12 @@
 
 #include <deque>
 
+#include "core/peer_text.hpp"
+
 namespace msglab::secmsg {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-
-static std::string endpoint_text(const tcp::socket& s) {
-    boost::system::error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    if (ec) return "?";
-    std::string addr = ep.address().to_string();
-    if (ep.address().is_v6()) addr = "[" + addr + "]";
-    return addr + ":" + std::to_string(ep.port());
-}
 
 class Link : public std::enable_shared_from_this<Link> {
 public:
@@ -28,7 +21,7 @@ public:
           m_echo(echo),
           m_on_gone(std::move(on_gone)),
           m_timer(m_socket.get_executor()),
-          m_peer(endpoint_text(m_socket)) {}
+          m_peer(peer_text(m_socket)) {}
 
     ~Link() {
         if (m_on_gone) m_on_gone(m_id);
@@ -189,7 +182,7 @@ void Server::accept() {
         if (!ec) {
             if (m_count.load() >= m_options.max_connections) {
                 if (m_options.callbacks.on_closed)
-                    m_options.callbacks.on_closed(0, endpoint_text(socket), "refused: connection limit reached");
+                    m_options.callbacks.on_closed(0, peer_text(socket), "refused: connection limit reached");
                 boost::system::error_code ignored;
                 socket.close(ignored);
             } else {

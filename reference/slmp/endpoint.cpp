@@ -5,19 +5,12 @@
 #include <array>
 #include <deque>
 
+#include "core/peer_text.hpp"
+
 namespace msglab::slmp {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-
-static std::string endpoint_text(const tcp::socket& s) {
-    boost::system::error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    if (ec) return "?";
-    std::string addr = ep.address().to_string();
-    if (ep.address().is_v6()) addr = "[" + addr + "]";
-    return addr + ":" + std::to_string(ep.port());
-}
 
 // How long a finished connection keeps reading (and discarding) after its
 // last write, so that unread bytes from the peer do not turn the close into
@@ -34,7 +27,7 @@ public:
           m_id(id),
           m_deadline(m_socket.get_executor()),
           m_gap(m_socket.get_executor()),
-          m_peer(endpoint_text(m_socket)) {}
+          m_peer(peer_text(m_socket)) {}
 
     ~Connection() {
         if (m_server) m_server->gone(m_id);
@@ -213,7 +206,7 @@ void Server::accept() {
         if (!ec) {
             if (m_count.load() >= m_options.max_connections) {
                 if (m_options.callbacks.on_closed)
-                    m_options.callbacks.on_closed(endpoint_text(socket), "refused: connection limit reached");
+                    m_options.callbacks.on_closed(peer_text(socket), "refused: connection limit reached");
                 boost::system::error_code ignored;
                 socket.close(ignored);
             } else {

@@ -25,6 +25,43 @@ std::size_t files_in(const fs::path& dir) {
     return n;
 }
 
+// `msglab fuzz TARGET --plant PLANT` for up to 60 s finds the plant: one
+// certain CRASH finding of `protocol` whose title starts with `title`, with a
+// minimised reproducer that crashes again with the plant and not without it.
+void check_plant_found(const std::string& msglab, const fs::path& out, const std::string& target,
+                       const std::string& plant, const std::string& protocol, const std::string& title) {
+    auto planted = run_command(msglab + " fuzz " + target + " --plant " + plant + " --time 60 --stop-on-crash" +
+                               " --no-merge --out " + shell_quote(out.string()) + " 2>&1");
+    INFO(planted.output);
+    REQUIRE(planted.exit_code == 1);
+    CHECK(planted.output.find("plants: " + plant) != std::string::npos);
+    std::ifstream in(out / "findings.jsonl");
+    auto read = read_findings(in);
+    REQUIRE(read.errors.empty());
+    REQUIRE(read.findings.size() == 1);  // every crashing input is the same bug
+    const Finding& f = read.findings[0];
+    CHECK(f.code == "CRASH");
+    CHECK(f.protocol == protocol);
+    CHECK(f.confidence == Confidence::certain);
+    CHECK(f.title.find(title) == 0);
+    CHECK(f.reproduce.find("MSGLAB_FUZZ_PLANTS=" + plant) != std::string::npos);
+    REQUIRE(fs::exists(f.evidence.reproducer));
+    CHECK(fs::file_size(f.evidence.reproducer) < 64);  // minimised
+    nlohmann::json psum;
+    std::ifstream(out / "summary.json") >> psum;
+    CHECK(psum["targets"][0]["seconds"].get<double>() < 60);
+
+    // The reproduce command crashes again; the same input without the plant does not.
+    auto again = run_command(f.reproduce + " 2>&1");
+    CHECK(again.exit_code != 0);
+    CHECK(again.output.find("heap-buffer-overflow") != std::string::npos);
+    std::string binary = f.reproduce.substr(f.reproduce.find(' ') + 1);
+    binary = binary.substr(0, binary.find(' '));
+    auto unplanted = run_command(shell_quote(binary) + " " + shell_quote(f.evidence.reproducer) + " 2>&1");
+    INFO(unplanted.output);
+    CHECK(unplanted.exit_code == 0);
+}
+
 }  // namespace
 
 TEST_CASE("msglab fuzz builds its targets, runs campaigns, and finds the memory-safety plant", "[fuzz]") {
@@ -57,34 +94,8 @@ TEST_CASE("msglab fuzz builds its targets, runs campaigns, and finds the memory-
           files_in(tmp / "seeds" / "keylog") - keylog_seeds);
 
     // The stateful target with secmsg.recv-overflow allowed: found within 60 s.
-    auto planted = run_command(msglab + " fuzz secmsg_session --plant secmsg.recv-overflow --time 60 --stop-on-crash" +
-                               " --no-merge --out " + shell_quote((tmp / "planted").string()) + " 2>&1");
-    INFO(planted.output);
-    REQUIRE(planted.exit_code == 1);
-    std::ifstream in(tmp / "planted" / "findings.jsonl");
-    auto read = read_findings(in);
-    REQUIRE(read.errors.empty());
-    REQUIRE(read.findings.size() == 1);  // every crashing input is the same bug
-    const Finding& f = read.findings[0];
-    CHECK(f.code == "CRASH");
-    CHECK(f.protocol == "secmsg");
-    CHECK(f.confidence == Confidence::certain);
-    CHECK(f.title.find("heap-buffer-overflow in msglab::secmsg::Session::handle_packet") == 0);
-    REQUIRE(fs::exists(f.evidence.reproducer));
-    CHECK(fs::file_size(f.evidence.reproducer) < 64);  // minimised
-    nlohmann::json psum;
-    std::ifstream(tmp / "planted" / "summary.json") >> psum;
-    CHECK(psum["targets"][0]["seconds"].get<double>() < 60);
-
-    // The reproduce command crashes again; the same input without the plant does not.
-    auto again = run_command(f.reproduce + " 2>&1");
-    CHECK(again.exit_code != 0);
-    CHECK(again.output.find("heap-buffer-overflow") != std::string::npos);
-    std::string binary = f.reproduce.substr(f.reproduce.find(' ') + 1);
-    binary = binary.substr(0, binary.find(' '));
-    auto unplanted = run_command(shell_quote(binary) + " " + shell_quote(f.evidence.reproducer) + " 2>&1");
-    INFO(unplanted.output);
-    CHECK(unplanted.exit_code == 0);
+    check_plant_found(msglab, tmp / "planted", "secmsg_session", "secmsg.recv-overflow", "secmsg",
+                      "heap-buffer-overflow in msglab::secmsg::Session::handle_packet");
 }
 
 TEST_CASE("msglab fuzz runs the SLMP targets clean, and finds slmp.unit-overflow within 60 s", "[fuzz]") {
@@ -112,36 +123,8 @@ TEST_CASE("msglab fuzz runs the SLMP targets clean, and finds slmp.unit-overflow
 
     // The stateful target with slmp.unit-overflow allowed: a unit over the
     // original's 1024-byte read is a heap overflow, found within 60 s.
-    auto planted = run_command(msglab + " fuzz slmp_session --plant slmp.unit-overflow --time 60 --stop-on-crash" +
-                               " --no-merge --out " + shell_quote((tmp / "planted").string()) + " 2>&1");
-    INFO(planted.output);
-    REQUIRE(planted.exit_code == 1);
-    CHECK(planted.output.find("plants: slmp.unit-overflow") != std::string::npos);
-    std::ifstream in(tmp / "planted" / "findings.jsonl");
-    auto read = read_findings(in);
-    REQUIRE(read.errors.empty());
-    REQUIRE(read.findings.size() == 1);
-    const Finding& f = read.findings[0];
-    CHECK(f.code == "CRASH");
-    CHECK(f.protocol == "slmp");
-    CHECK(f.confidence == Confidence::certain);
-    CHECK(f.title.find("heap-buffer-overflow in msglab::slmp::ServerSession::overflow") == 0);
-    CHECK(f.reproduce.find("MSGLAB_FUZZ_PLANTS=slmp.unit-overflow") != std::string::npos);
-    REQUIRE(fs::exists(f.evidence.reproducer));
-    CHECK(fs::file_size(f.evidence.reproducer) < 64);  // minimised
-    nlohmann::json psum;
-    std::ifstream(tmp / "planted" / "summary.json") >> psum;
-    CHECK(psum["targets"][0]["seconds"].get<double>() < 60);
-
-    // The reproducer crashes again with the plant, and not without it.
-    auto again = run_command(f.reproduce + " 2>&1");
-    CHECK(again.exit_code != 0);
-    CHECK(again.output.find("heap-buffer-overflow") != std::string::npos);
-    std::string binary = f.reproduce.substr(f.reproduce.find(' ') + 1);
-    binary = binary.substr(0, binary.find(' '));
-    auto unplanted = run_command(shell_quote(binary) + " " + shell_quote(f.evidence.reproducer) + " 2>&1");
-    INFO(unplanted.output);
-    CHECK(unplanted.exit_code == 0);
+    check_plant_found(msglab, tmp / "planted", "slmp_session", "slmp.unit-overflow", "slmp",
+                      "heap-buffer-overflow in msglab::slmp::ServerSession::overflow");
 }
 
 TEST_CASE("msglab fuzz refuses bad command lines clearly", "[fuzz]") {

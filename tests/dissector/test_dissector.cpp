@@ -17,14 +17,12 @@
 #include "secmsg/codec.hpp"
 #include "secmsg/session.hpp"
 #include "support.hpp"
+#include "tshark_support.hpp"
 
 using namespace msglab;
 using namespace msglab::test;
 
 namespace {
-
-using Frames = std::vector<std::uint64_t>;
-using Row = std::vector<std::string>;
 
 constexpr std::uint32_t kClientIp = 0x0a000001;  // 10.0.0.1
 constexpr std::uint32_t kServerIp = 0x0a000002;  // 10.0.0.2
@@ -38,117 +36,10 @@ const std::vector<std::string> kExperts = {
     "secmsg.late_handshake", "secmsg.length_over_bound",
 };
 
-std::uint64_t now_seconds() { return static_cast<std::uint64_t>(std::time(nullptr)); }
-
-std::vector<std::string> split(std::string_view s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    for (;;) {
-        std::size_t at = s.find(sep, start);
-        if (at == std::string_view::npos) {
-            out.emplace_back(s.substr(start));
-            return out;
-        }
-        out.emplace_back(s.substr(start, at - start));
-        start = at + 1;
-    }
-}
-
-// tshark reads captures and key logs as another user when run as root (in a
-// user namespace): folders must be traversable and files readable by all.
-void make_world_readable(const fs::path& p) {
-    using P = fs::perms;
-    if (fs::is_directory(p))
-        fs::permissions(p, P::owner_all | P::group_read | P::group_exec | P::others_read | P::others_exec);
-    else
-        fs::permissions(p, P::owner_read | P::owner_write | P::group_read | P::others_read);
-}
-
-bool have_tshark() { return run_command("command -v tshark >/dev/null 2>&1 && echo found").output == "found\n"; }
-
-// Skips the test case when tshark is missing.
-#define REQUIRE_TSHARK()                                                                 \
-    do {                                                                                 \
-        if (!have_tshark()) MSGLAB_SKIP("tshark is not installed: run `make deps` first"); \
-    } while (0)
-
-struct TsharkResult {
-    int exit_code = -1;
-    std::vector<std::string> lines;  // standard output, one entry per line
-    std::string errors;              // standard error, for failure messages only
-};
-
-// Runs tshark with the plugin from `plugin_dir`. As root, tshark ignores
-// WIRESHARK_PLUGIN_DIR, so it runs in a user namespace (unshare -U) where it
-// is not root. MSGLAB_KEYLOGFILE is cleared so only -o gives a key log, and
-// HOME is an empty folder so no personal preference or plugin takes part.
-TsharkResult run_tshark(const std::vector<std::string>& args, const fs::path& plugin_dir = MSGLAB_PLUGIN_DIR) {
-    TempDir scratch;
-    make_world_readable(scratch.path());
-    const fs::path err = scratch / "stderr";
-    std::string cmd = "env -u MSGLAB_KEYLOGFILE -u XDG_CONFIG_HOME HOME=" + msglab::test::shell_quote(scratch.path().string()) +
-                      " WIRESHARK_PLUGIN_DIR=" + msglab::test::shell_quote(plugin_dir.string());
-    if (geteuid() == 0) cmd += " unshare -U";
-    cmd += " tshark";
-    for (const auto& a : args) cmd += " " + msglab::test::shell_quote(a);
-    cmd += " </dev/null 2>" + msglab::test::shell_quote(err.string());
-    CommandResult r = run_command(cmd);
-    TsharkResult t;
-    t.exit_code = r.exit_code;
-    t.errors = read_file(err);
-    if (!r.output.empty()) {
-        t.lines = split(r.output, '\n');
-        if (t.lines.back().empty()) t.lines.pop_back();
-    }
-    return t;
-}
-
-// `-T fields` output: one row per frame, one column per -e field (empty when
-// the frame has no such field; several occurrences joined with ',').
-std::vector<Row> parse_fields(const std::vector<std::string>& lines) {
-    std::vector<Row> rows;
-    for (const auto& l : lines) rows.push_back(split(l, '\t'));
-    return rows;
-}
-
 // The option that gives the dissector a key log.
 std::vector<std::string> keylog_args(const fs::path& keylog) {
     return {"-o", "secmsg.keylog_file:" + keylog.string()};
 }
-
-// Two-pass dissection of `pcap`, the given fields of every frame.
-std::vector<Row> fields(const fs::path& pcap, const std::vector<std::string>& names,
-                        const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"-r", pcap.string(), "-2", "-T", "fields"};
-    for (const auto& n : names) {
-        args.push_back("-e");
-        args.push_back(n);
-    }
-    args.insert(args.end(), extra.begin(), extra.end());
-    TsharkResult r = run_tshark(args);
-    INFO("tshark stderr: " << r.errors);
-    REQUIRE(r.exit_code == 0);
-    std::vector<Row> rows = parse_fields(r.lines);
-    for (const auto& row : rows) REQUIRE(row.size() == names.size());
-    return rows;
-}
-
-// The frames that match the display filter `filter` (an expert abbrev, say).
-Frames frames_where(const fs::path& pcap, const std::string& filter, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"-r", pcap.string(), "-2", "-Y", filter, "-T", "fields", "-e", "frame.number"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    TsharkResult r = run_tshark(args);
-    INFO("filter " << filter << ", tshark stderr: " << r.errors);
-    REQUIRE(r.exit_code == 0);
-    Frames out;
-    for (const auto& l : r.lines) out.push_back(std::stoull(l));
-    return out;
-}
-
-// A TempDir tshark can read from whatever user it runs as.
-struct ReadableTempDir : TempDir {
-    ReadableTempDir() { make_world_readable(path()); }
-};
 
 // A TCP connection written as a pcap: the three-way handshake (frames 1 to 3)
 // at construction, then one frame per segment, each 1 ms after the last.

@@ -18,14 +18,12 @@
 #include "replay/pcap_io.hpp"
 #include "replay/synth.hpp"
 #include "support.hpp"
+#include "tshark_support.hpp"
 
 using namespace msglab;
 using namespace msglab::test;
 
 namespace {
-
-using Frames = std::vector<std::uint64_t>;
-using Row = std::vector<std::string>;
 
 constexpr std::uint32_t kClientIp = 0x0a000001;  // 10.0.0.1
 constexpr std::uint32_t kServerIp = 0x0a000002;  // 10.0.0.2
@@ -57,94 +55,8 @@ const std::vector<std::string> kExperts = {
     "slmp.no_key",
 };
 
-std::uint64_t now_seconds() {
-    return static_cast<std::uint64_t>(std::time(nullptr));
-}
-
-std::vector<std::string> split(std::string_view s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    for (;;) {
-        std::size_t at = s.find(sep, start);
-        if (at == std::string_view::npos) {
-            out.emplace_back(s.substr(start));
-            return out;
-        }
-        out.emplace_back(s.substr(start, at - start));
-        start = at + 1;
-    }
-}
-
-// tshark reads captures and key logs as another user when run as root (in a
-// user namespace): folders must be traversable and files readable by all.
-void make_world_readable(const fs::path& p) {
-    using P = fs::perms;
-    if (fs::is_directory(p))
-        fs::permissions(p, P::owner_all | P::group_read | P::group_exec | P::others_read | P::others_exec);
-    else
-        fs::permissions(p, P::owner_read | P::owner_write | P::group_read | P::others_read);
-}
-
-bool have_tshark() {
-    return run_command("command -v tshark >/dev/null 2>&1 && echo found").output == "found\n";
-}
-
-#define REQUIRE_TSHARK()                                                                   \
-    do {                                                                                   \
-        if (!have_tshark()) MSGLAB_SKIP("tshark is not installed: run `make deps` first"); \
-    } while (0)
-
-struct TsharkResult {
-    int exit_code = -1;
-    std::vector<std::string> lines;
-    std::string errors;
-};
-
-// tshark with the plugin just built. As root tshark ignores
-// WIRESHARK_PLUGIN_DIR, so it runs in a user namespace (unshare -U).
-// MSGLAB_KEYLOGFILE is cleared and HOME is empty: only -o gives a key log.
-TsharkResult run_tshark(const std::vector<std::string>& args) {
-    TempDir scratch;
-    make_world_readable(scratch.path());
-    const fs::path err = scratch / "stderr";
-    std::string cmd = "env -u MSGLAB_KEYLOGFILE -u XDG_CONFIG_HOME HOME=" + shell_quote(scratch.path().string()) +
-                      " WIRESHARK_PLUGIN_DIR=" + shell_quote(MSGLAB_PLUGIN_DIR);
-    if (geteuid() == 0) cmd += " unshare -U";
-    cmd += " tshark";
-    for (const auto& a : args) cmd += " " + shell_quote(a);
-    cmd += " </dev/null 2>" + shell_quote(err.string());
-    CommandResult r = run_command(cmd);
-    TsharkResult t;
-    t.exit_code = r.exit_code;
-    t.errors = read_file(err);
-    if (!r.output.empty()) {
-        t.lines = split(r.output, '\n');
-        if (t.lines.back().empty()) t.lines.pop_back();
-    }
-    return t;
-}
-
 std::vector<std::string> keylog_args(const fs::path& keylog) {
     return {"-o", "slmp.keylog_file:" + keylog.string()};
-}
-
-// Two-pass dissection: the given fields of every frame (or of the frames
-// `filter` selects), one row per frame.
-std::vector<Row> fields(const fs::path& pcap, const std::vector<std::string>& names,
-                        const std::vector<std::string>& extra = {}, const std::string& filter = "") {
-    std::vector<std::string> args = {"-r", pcap.string(), "-2", "-T", "fields"};
-    if (!filter.empty()) args.insert(args.end(), {"-Y", filter});
-    for (const auto& n : names) args.insert(args.end(), {"-e", n});
-    args.insert(args.end(), extra.begin(), extra.end());
-    TsharkResult r = run_tshark(args);
-    INFO("tshark stderr: " << r.errors);
-    REQUIRE(r.exit_code == 0);
-    std::vector<Row> rows;
-    for (const auto& l : r.lines) {
-        rows.push_back(split(l, '\t'));
-        REQUIRE(rows.back().size() == names.size());
-    }
-    return rows;
 }
 
 // The SLMP frames' rows (the filter "slmp"), keyed by frame number.
@@ -161,12 +73,6 @@ std::map<std::uint64_t, Row> slmp_rows(const fs::path& pcap, const std::vector<s
     return out;
 }
 
-Frames frames_where(const fs::path& pcap, const std::string& filter, const std::vector<std::string>& extra = {}) {
-    Frames out;
-    for (const auto& row : fields(pcap, {"frame.number"}, extra, filter)) out.push_back(std::stoull(row[0]));
-    return out;
-}
-
 // Every SLMP expert info, from one tshark run: name -> the frames that carry it.
 std::map<std::string, Frames> experts(const fs::path& pcap, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> names = {"frame.number"};
@@ -178,10 +84,6 @@ std::map<std::string, Frames> experts(const fs::path& pcap, const std::vector<st
     }
     return out;
 }
-
-struct ReadableTempDir : TempDir {
-    ReadableTempDir() { make_world_readable(path()); }
-};
 
 // A pcap of TCP connections between 10.0.0.1 and 10.0.0.2, one frame per
 // segment, each 1 ms after the last.
