@@ -1,8 +1,10 @@
 #include "slmp/endpoint.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <deque>
 
 #include "core/peer_text.hpp"
@@ -267,11 +269,41 @@ ExchangeResult exchange(const std::string& host, std::uint16_t port, const Clien
         r.error = "cannot resolve " + host + ": " + ec.message();
         return r;
     }
-    asio::connect(socket, endpoints, ec);
+    auto until = std::chrono::steady_clock::now() + timeout;
+    auto left_ms = [&] {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        return static_cast<int>(std::max<long long>(0, left.count()));
+    };
+    // Each address in turn, the connect bounded by the timeout too.
+    ec = asio::error::host_not_found;
+    for (const auto& entry : endpoints) {
+        socket.close(ec);
+        socket.open(entry.endpoint().protocol(), ec);
+        if (ec) continue;
+        socket.non_blocking(true, ec);
+        // ::connect, not socket.connect: Asio's synchronous connect waits
+        // without a limit whatever the socket's mode.
+        ec = {};
+        if (::connect(socket.native_handle(), entry.endpoint().data(), entry.endpoint().size()) != 0)
+            ec = boost::system::error_code(errno, boost::system::system_category());
+        if (ec == asio::error::would_block || ec == asio::error::in_progress) {
+            pollfd p{socket.native_handle(), POLLOUT, 0};
+            if (::poll(&p, 1, left_ms()) <= 0) {
+                ec = asio::error::timed_out;
+                continue;
+            }
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
+            ec = boost::system::error_code(err, boost::system::system_category());
+        }
+        if (!ec) break;
+    }
     if (ec) {
         r.error = "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message();
         return r;
     }
+    socket.non_blocking(false, ec);
     socket.set_option(tcp::no_delay(true), ec);
     ClientSession session(config, clock, rng, keylog);
     auto write = [&](const Bytes& b) {
@@ -282,7 +314,6 @@ ExchangeResult exchange(const std::string& host, std::uint16_t port, const Clien
         r.error = "write failed: " + ec.message();
         return r;
     }
-    auto until = std::chrono::steady_clock::now() + timeout;
     std::array<std::uint8_t, 16384> buf{};
     auto handle = [&](const Output& out) {
         for (const auto& e : out.events) {

@@ -1,4 +1,6 @@
 // The SLMP server and client over real loopback sockets, in process.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -251,4 +253,30 @@ TEST_CASE("SLMP server: slmp.crash-on-bad-input stops the whole server on one ba
     auto after = exchange("127.0.0.1", s.port(), as_user("amir"), "after", 10s);
     CHECK_FALSE(after.ok);
     CHECK(after.error.find("cannot connect to 127.0.0.1:" + std::to_string(s.port())) == 0);
+}
+
+TEST_CASE("SLMP client: the timeout bounds the TCP connect too", "[endpoint]") {
+    // A listener that never accepts, its queue filled: Linux drops further
+    // SYNs, so a connect neither succeeds nor fails on its own.
+    asio::io_context io;
+    tcp::acceptor full(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    full.listen(0);
+    std::vector<std::unique_ptr<tcp::socket>> fillers;
+    for (int i = 0; i < 4; ++i) {
+        auto s = std::make_unique<tcp::socket>(io);
+        s->open(tcp::v4());
+        s->non_blocking(true);
+        auto ep = full.local_endpoint();
+        (void)::connect(s->native_handle(), ep.data(), ep.size());  // in progress or queued
+        fillers.push_back(std::move(s));
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto r = exchange("127.0.0.1", full.local_endpoint().port(), as_user("amir"), "hello", 700ms);
+    auto took = std::chrono::steady_clock::now() - start;
+    INFO(r.error);
+    CHECK_FALSE(r.ok);
+    CHECK(r.error.find("cannot connect to 127.0.0.1:") == 0);
+    CHECK(r.error.find("timed out") != std::string::npos);
+    // Within the timeout's reach, not the kernel's SYN retries (minutes).
+    CHECK(took < 20s);
 }
