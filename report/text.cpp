@@ -94,6 +94,16 @@ std::string repair_utf8(std::string_view s, std::size_t* replaced) {
     return out;
 }
 
+std::size_t first_invalid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        char32_t cp = 0;
+        std::size_t n = decode(s, i, cp);
+        if (n == 0) return i;
+        i += n;
+    }
+    return s.size();
+}
+
 std::string visible(std::string_view s) {
     std::string repaired = repair_utf8(s);
     std::string out;

@@ -17,6 +17,9 @@ namespace msglab::report {
 // forms, surrogates and values past U+10FFFF included) becomes U+FFFD.
 // `replaced`, when given, receives how many bytes were replaced.
 std::string repair_utf8(std::string_view s, std::size_t* replaced = nullptr);
+// The offset of the first byte of `s` that starts no well-formed UTF-8
+// sequence; s.size() when all of `s` is valid UTF-8.
+std::size_t first_invalid_utf8(std::string_view s);
 
 // Valid UTF-8 `s` with what a reader could not see, or that would change how
 // the rest reads, written as escapes: C0 and C1 controls other than tab and

@@ -1,5 +1,7 @@
 #include "scenario/scenario.hpp"
 
+#include "report/text.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -350,6 +352,11 @@ Scenario parse_root(const std::string& text, const std::string& source) {
 
 Scenario parse_scenario(const std::string& text, const std::string& source) {
     if (text.size() > kMaxScenarioBytes) throw ScenarioError(source, 0, "larger than 8 MiB");
+    // YAML is UTF-8 here; other bytes would be written back as something else.
+    if (std::size_t bad = report::first_invalid_utf8(text); bad < text.size()) {
+        auto line = static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) + 1;
+        throw ScenarioError(source, line, "not valid UTF-8 (byte " + std::to_string(bad) + ")");
+    }
     try {
         return parse_root(text, source);
     } catch (const YAML::Exception& e) {
@@ -387,18 +394,32 @@ bool literal_block_ok(const std::string& t) {
     return true;
 }
 
+// A string written so that it reads back the same: yaml-cpp writes some
+// strings with control characters or edge spaces as plain scalars that read
+// back as something else, so those are double-quoted (and escaped).
+struct Str {
+    const std::string& v;
+};
+
+YAML::Emitter& operator<<(YAML::Emitter& e, Str s) {
+    bool quote = !s.v.empty() && (s.v.front() == ' ' || s.v.back() == ' ');
+    for (unsigned char c : s.v) quote = quote || c < 0x20 || c == 0x7f;
+    if (quote) e << YAML::DoubleQuoted;
+    return e << s.v;
+}
+
 void emit_value(YAML::Emitter& e, const Value& v) {
     switch (v.kind) {
         case Value::Kind::hex: e << hex(v.bytes); return;
         case Value::Kind::integer: e << YAML::Flow << YAML::BeginMap << YAML::Key << "int" << YAML::Value << v.integer << YAML::EndMap; return;
-        case Value::Kind::text: e << YAML::Flow << YAML::BeginMap << YAML::Key << "text" << YAML::Value << v.text << YAML::EndMap; return;
+        case Value::Kind::text: e << YAML::Flow << YAML::BeginMap << YAML::Key << "text" << YAML::Value << Str{v.text} << YAML::EndMap; return;
         case Value::Kind::zeros: e << YAML::Flow << YAML::BeginMap << YAML::Key << "zeros" << YAML::Value << true << YAML::EndMap; return;
-        case Value::Kind::sha256: e << YAML::Flow << YAML::BeginMap << YAML::Key << "sha256" << YAML::Value << v.text << YAML::EndMap; return;
-        case Value::Kind::sha256_of: e << YAML::Flow << YAML::BeginMap << YAML::Key << "sha256_of" << YAML::Value << v.field << YAML::EndMap; return;
-        case Value::Kind::std_cipher: e << YAML::Flow << YAML::BeginMap << YAML::Key << "aes128_ctr" << YAML::Value << v.text << YAML::EndMap; return;
+        case Value::Kind::sha256: e << YAML::Flow << YAML::BeginMap << YAML::Key << "sha256" << YAML::Value << Str{v.text} << YAML::EndMap; return;
+        case Value::Kind::sha256_of: e << YAML::Flow << YAML::BeginMap << YAML::Key << "sha256_of" << YAML::Value << Str{v.field} << YAML::EndMap; return;
+        case Value::Kind::std_cipher: e << YAML::Flow << YAML::BeginMap << YAML::Key << "aes128_ctr" << YAML::Value << Str{v.text} << YAML::EndMap; return;
         case Value::Kind::same_as:
             e << YAML::Flow << YAML::BeginMap << YAML::Key << "same_as" << YAML::Value << YAML::BeginMap << YAML::Key
-              << "step" << YAML::Value << v.step << YAML::Key << "field" << YAML::Value << v.field << YAML::EndMap
+              << "step" << YAML::Value << v.step << YAML::Key << "field" << YAML::Value << Str{v.field} << YAML::EndMap
               << YAML::EndMap;
             return;
     }
@@ -406,13 +427,13 @@ void emit_value(YAML::Emitter& e, const Value& v) {
 
 void emit_reaction_keys(YAML::Emitter& e, const Reaction& r) {
     switch (r.kind) {
-        case Reaction::Kind::message: e << YAML::Key << "message" << YAML::Value << r.type; break;
-        case Reaction::Kind::error: e << YAML::Key << "error" << YAML::Value << r.contains; break;
+        case Reaction::Kind::message: e << YAML::Key << "message" << YAML::Value << Str{r.type}; break;
+        case Reaction::Kind::error: e << YAML::Key << "error" << YAML::Value << Str{r.contains}; break;
         case Reaction::Kind::close: e << YAML::Key << "close" << YAML::Value << true; break;
         case Reaction::Kind::silence: e << YAML::Key << "silence" << YAML::Value << true; break;
     }
-    if (!r.contains.empty() && r.kind != Reaction::Kind::error) e << YAML::Key << "contains" << YAML::Value << r.contains;
-    if (!r.field.empty()) e << YAML::Key << "field" << YAML::Value << r.field;
+    if (!r.contains.empty() && r.kind != Reaction::Kind::error) e << YAML::Key << "contains" << YAML::Value << Str{r.contains};
+    if (!r.field.empty()) e << YAML::Key << "field" << YAML::Value << Str{r.field};
     if (r.equals) e << YAML::Key << "equals" << YAML::Value, emit_value(e, *r.equals);
     if (r.differs) e << YAML::Key << "differs" << YAML::Value, emit_value(e, *r.differs);
 }
@@ -422,20 +443,30 @@ void emit_reaction_keys(YAML::Emitter& e, const Reaction& r) {
 std::string to_yaml(const Scenario& s) {
     YAML::Emitter e;
     e << YAML::BeginMap;
-    e << YAML::Key << "id" << YAML::Value << s.id;
-    e << YAML::Key << "title" << YAML::Value << s.title;
-    e << YAML::Key << "protocol" << YAML::Value << s.protocol;
+    e << YAML::Key << "id" << YAML::Value << Str{s.id};
+    e << YAML::Key << "title" << YAML::Value << Str{s.title};
+    e << YAML::Key << "protocol" << YAML::Value << Str{s.protocol};
     e << YAML::Key << "severity" << YAML::Value << severity_name(s.severity);
     e << YAML::Key << "cwe" << YAML::Value << s.cwe;
-    e << YAML::Key << "finding" << YAML::Value << s.finding;
+    e << YAML::Key << "finding" << YAML::Value << Str{s.finding};
     if (!s.description.empty()) {
         e << YAML::Key << "description" << YAML::Value;
-        if (literal_block_ok(s.description)) e << YAML::Literal;
-        e << s.description;
+        if (literal_block_ok(s.description))
+            e << YAML::Literal << s.description;
+        else
+            e << Str{s.description};
     }
-    if (!s.references.empty()) e << YAML::Key << "references" << YAML::Value << s.references;
-    if (!s.covers.empty()) e << YAML::Key << "covers" << YAML::Value << YAML::Flow << s.covers;
-    if (s.xfail) e << YAML::Key << "xfail" << YAML::Value << *s.xfail;
+    if (!s.references.empty()) {
+        e << YAML::Key << "references" << YAML::Value << YAML::BeginSeq;
+        for (const auto& r : s.references) e << Str{r};
+        e << YAML::EndSeq;
+    }
+    if (!s.covers.empty()) {
+        e << YAML::Key << "covers" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+        for (const auto& c : s.covers) e << Str{c};
+        e << YAML::EndSeq;
+    }
+    if (s.xfail) e << YAML::Key << "xfail" << YAML::Value << Str{*s.xfail};
     if (s.sanity) e << YAML::Key << "sanity" << YAML::Value << true;
     e << YAML::Key << "timeout_ms" << YAML::Value << s.timeout_ms;
     if (s.result && !s.result.IsNull()) e << YAML::Key << "result" << YAML::Value << s.result;
@@ -457,14 +488,14 @@ std::string to_yaml(const Scenario& s) {
                 break;
             case Step::Kind::send:
                 if (st.raw) e << YAML::Key << "raw" << YAML::Value << hex(*st.raw);
-                else e << YAML::Key << "type" << YAML::Value << st.type;
-                if (st.text) e << YAML::Key << "text" << YAML::Value << *st.text;
+                else e << YAML::Key << "type" << YAML::Value << Str{st.type};
+                if (st.text) e << YAML::Key << "text" << YAML::Value << Str{*st.text};
                 if (st.size) e << YAML::Key << "size" << YAML::Value << *st.size;
                 if (st.timestamp) e << YAML::Key << "timestamp" << YAML::Value << *st.timestamp;
                 if (st.age) e << YAML::Key << "age" << YAML::Value << *st.age;
                 if (!st.fields.empty()) {
                     e << YAML::Key << "fields" << YAML::Value << YAML::BeginMap;
-                    for (const auto& f : st.fields) e << YAML::Key << f.field << YAML::Value, emit_value(e, f.value);
+                    for (const auto& f : st.fields) e << YAML::Key << Str{f.field} << YAML::Value, emit_value(e, f.value);
                     e << YAML::EndMap;
                 }
                 break;
@@ -478,20 +509,21 @@ std::string to_yaml(const Scenario& s) {
                 }
                 if (st.timeout_ms) e << YAML::Key << "timeout_ms" << YAML::Value << *st.timeout_ms;
                 break;
-            case Step::Kind::replay: e << YAML::Key << "step" << YAML::Value << st.ref; break;
+            case Step::Kind::replay: e << YAML::Key << "step" << YAML::Value << Str{st.ref}; break;
             case Step::Kind::tamper:
-                e << YAML::Key << "step" << YAML::Value << st.ref << YAML::Key << "field" << YAML::Value << st.field;
+                e << YAML::Key << "step" << YAML::Value << Str{st.ref} << YAML::Key << "field" << YAML::Value << Str{st.field};
                 if (st.set) e << YAML::Key << "set" << YAML::Value, emit_value(e, *st.set);
                 if (st.xor_mask) e << YAML::Key << "xor" << YAML::Value << hex(*st.xor_mask);
                 break;
             case Step::Kind::wait: e << YAML::Key << "ms" << YAML::Value << st.ms; break;
         }
-        if (!st.as.empty()) e << YAML::Key << "as" << YAML::Value << st.as;
+        if (!st.as.empty()) e << YAML::Key << "as" << YAML::Value << Str{st.as};
         e << YAML::EndMap;
         if (st.trace && !st.trace.IsNull()) e << YAML::Key << "trace" << YAML::Value << YAML::Block << st.trace;
         e << YAML::EndMap;
     }
     e << YAML::EndSeq << YAML::EndMap;
+    if (!e.good()) throw ScenarioError(s.id, 0, "cannot be written as YAML: " + e.GetLastError());
     return std::string(e.c_str()) + "\n";
 }
 

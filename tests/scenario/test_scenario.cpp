@@ -75,6 +75,11 @@ TEST_CASE("The checker names the line and the problem", "[scenario]") {
     CHECK(error_of(std::string(kMinimal) + "  - {send: {type: REGULAR}, {x: 1}: 2}\n").find("t.yaml:") == 0);
     CHECK(error_of(std::string(kMinimal) + "  - wait: {ms: 99999999}\n").find("at most 600000") != std::string::npos);
     CHECK(error_of(std::string(kMinimal) + "  - send: {raw: 5365zz}\n").find("must be hex bytes") != std::string::npos);
+    // Bytes that are not UTF-8 (an overlong NUL here) would not survive being
+    // written back; the file is refused at the line that holds them.
+    CHECK(error_of(std::string(kMinimal) + "description: |\n  \xc0\x80\n").find("t.yaml:8: not valid UTF-8") == 0);
+    CHECK(error_of(std::string(kMinimal) + "  - send: {type: REGULAR, text: \"\xc3\xc3\"}\n").find("not valid UTF-8") != std::string::npos);
+    CHECK(error_of(std::string(kMinimal) + "  - send: {type: REGULAR, text: \"caf\xc3\xa9\"}\n").empty());
 }
 
 TEST_CASE("Every library scenario round-trips through the canonical form", "[scenario]") {
