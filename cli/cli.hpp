@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <stdexcept>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,14 @@ void slmp_serve_options(po::options_description& o);
 void slmp_connect_options(po::options_description& o);
 int slmp_serve(const po::variables_map& vm);
 int slmp_connect(const po::variables_map& vm);
+void csmp_serve_options(po::options_description& o);
+void csmp_connect_options(po::options_description& o);
+int csmp_serve(const po::variables_map& vm);
+int csmp_connect(const po::variables_map& vm);
+
+// --server-file KEY=PATH options (repeatable): files of the server under
+// test that scenario checks read (a database). Throws UsageError.
+std::map<std::string, std::string> server_files_of(const po::variables_map& vm);
 
 // Raises the open-file limit to its hard maximum, for servers with many peers.
 void raise_fd_limit();

@@ -43,9 +43,12 @@ std::string self_exe() {
 // listening on an ephemeral loopback port it reports on its first line.
 class Endpoint {
 public:
-    Endpoint(const std::string& protocol, const std::vector<std::string>& plants, const fs::path& log) {
+    Endpoint(const std::string& protocol, const std::vector<std::string>& plants, const fs::path& log,
+             const std::map<std::string, std::string>& files) {
         std::vector<std::string> argv = {self_exe(), "serve", protocol, "--listen", "127.0.0.1:0"};
-        for (const auto& o : Registry::builtin().protocol(protocol)->hunt_serve_options) argv.push_back(o);
+        const ProtocolInfo* info = Registry::builtin().protocol(protocol);
+        for (const auto& o : info->hunt_serve_options) argv.push_back(o);
+        for (const auto& f : info->server_files) argv.insert(argv.end(), {f.option, files.at(f.key)});
         for (const auto& p : plants) argv.insert(argv.end(), {"--plant", p});
         m_pid = fork();
         if (m_pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -221,8 +224,11 @@ int cmd_audit(const std::string& name, const Args& args) {
             std::cout << "  " << std::left << std::setw(34) << (p.id + " " + (plant.empty() ? "clean" : plant)) << std::flush;
             auto start = std::chrono::steady_clock::now();
             try {
+                // The server's own files go into the run's folder, where the checks read them.
+                std::map<std::string, std::string> files;
+                for (const auto& f : p.server_files) files[f.key] = (dir / f.filename).string();
                 Endpoint ep(p.id, plant.empty() ? std::vector<std::string>{} : std::vector<std::string>{plant},
-                            dir / "endpoint.log");
+                            dir / "endpoint.log", files);
                 scenario::HuntOptions o;
                 o.protocol = p.id;
                 o.target = ep.target();
@@ -230,10 +236,16 @@ int cmd_audit(const std::string& name, const Args& args) {
                 o.fuzz_seconds = fuzz;
                 o.library_root = (fs::path(MSGLAB_SOURCE_DIR) / "scenarios").string();
                 if (!plant.empty()) o.plants = {plant};
+                o.server_files = files;
                 std::string serve_options;
+                std::string hunt_files;
                 for (const auto& so : p.hunt_serve_options) serve_options += " " + so;
+                for (const auto& f : p.server_files) {
+                    serve_options += " " + f.option + " " + files[f.key];
+                    hunt_files += " --server-file " + f.key + "=" + files[f.key];
+                }
                 o.command = "msglab serve " + p.id + serve_options + (plant.empty() ? "" : " --plant " + plant) +
-                            " & msglab hunt " + p.id + " --target 127.0.0.1:PORT";
+                            " & msglab hunt " + p.id + " --target 127.0.0.1:PORT" + hunt_files;
                 run.result = scenario::run_hunt(o);
                 bool alive = ep.stop();
                 if (!run.result.stop_reason.empty()) run.error = run.result.stop_reason;

@@ -26,6 +26,8 @@ int cmd_hunt(const std::string& name, const Args& args) {
         ("iface", po::value<std::string>(), "capture interface (default: lo for loopback targets, else any)")
         ("no-capture", "do not capture (no capture analysis)")
         ("seed", po::value<std::uint64_t>()->default_value(1), "seed of the replay and the fuzz")
+        ("server-file", po::value<std::vector<std::string>>()->composing(),
+         "KEY=PATH: a file of the server under test that checks read (csmp: db=its --db file); repeatable")
         ("scenarios", po::value<std::string>()->default_value((std::filesystem::path(MSGLAB_SOURCE_DIR) / "scenarios").string()),
          "scenario library root (PROTOCOL/ under it)");
     po::positional_options_description pos;
@@ -56,6 +58,7 @@ int cmd_hunt(const std::string& name, const Args& args) {
     if (o.fuzz_seconds < 0 || o.fuzz_seconds > 86400) throw UsageError("--time must be 0 to 86400 seconds");
     if (vm.count("iface")) o.iface = vm["iface"].as<std::string>();
     o.capture = !vm.count("no-capture");
+    o.server_files = server_files_of(vm);
     o.seed = vm["seed"].as<std::uint64_t>();
     o.library_root = vm["scenarios"].as<std::string>();
     o.command = "msglab hunt";

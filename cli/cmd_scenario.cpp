@@ -24,6 +24,18 @@
 
 namespace msglab::cli {
 
+std::map<std::string, std::string> server_files_of(const po::variables_map& vm) {
+    std::map<std::string, std::string> out;
+    if (!vm.count("server-file")) return out;
+    for (const auto& kv : vm["server-file"].as<std::vector<std::string>>()) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size())
+            throw UsageError("--server-file wants KEY=PATH, got '" + kv + "'");
+        out[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    return out;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -131,6 +143,8 @@ int scenario_run(const Args& args) {
          "folder for traces/, findings.jsonl and run.json (also an input of 'msglab report')")
         ("keylog", po::value<std::string>(), "append the live sessions' keys to this key log")
         ("connect-timeout", po::value<double>()->default_value(3.0), "seconds to wait for a connection")
+        ("server-file", po::value<std::vector<std::string>>()->composing(),
+         "KEY=PATH: a file of the server under test that checks read (csmp: db=its --db file); repeatable")
         ("no-sanity", "do not add the protocol's sanity scenario first and last");
     po::positional_options_description pos;
     pos.add("files", -1);
@@ -167,6 +181,7 @@ int scenario_run(const Args& args) {
     ro.target = *target;
     ro.connect_timeout = vm["connect-timeout"].as<double>();
     ro.keylog = keylog.get();
+    ro.server_files = server_files_of(vm);
     bool text = format == "text";
     bool progress = !text && isatty(STDERR_FILENO);
 

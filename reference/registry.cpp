@@ -2,6 +2,7 @@
 #include "core/registry.hpp"
 #include "secmsg/protocol.hpp"
 #include "slmp/protocol.hpp"
+#include "csmp/protocol.hpp"
 
 namespace msglab {
 
@@ -17,6 +18,7 @@ const Registry& Registry::builtin() {
 void register_builtin_protocols(Registry& registry) {
     secmsg::register_protocol(registry);
     slmp::register_protocol(registry);
+    csmp::register_protocol(registry);
 }
 
 }  // namespace msglab

@@ -280,6 +280,7 @@ HuntResult run_hunt(const HuntOptions& o) {
     RunOptions ro;
     ro.target = o.target;
     ro.keylog = &keys;
+    ro.server_files = o.server_files;
     nlohmann::json scenario_rows = nlohmann::json::array();
     auto suite = run_suite(library, ro, o.library_root, true, [&](const RunResult& r, const std::string& label) {
         fs::path trace = out / "traces" / (label + ".yaml");

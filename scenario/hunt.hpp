@@ -26,6 +26,7 @@ struct HuntOptions {
     std::vector<std::string> plants;  // what the target is known to carry (the audit knows), for run.json
     std::string command;        // as typed, for run.json
     std::uint64_t seed = 1;
+    std::map<std::string, std::string> server_files;  // for the scenarios' checks (RunOptions)
     std::function<void(const std::string&)> progress;  // one line per phase and result
 };
 

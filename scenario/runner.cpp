@@ -84,6 +84,7 @@ private:
                 }
                 break;
             case Step::Kind::stall: stall(st, trace); break;
+            case Step::Kind::probe: probe(st, trace); break;
             case Step::Kind::handshake: handshake(st, trace); break;
             case Step::Kind::send: send_bytes(build(st), st.as, trace); break;
             case Step::Kind::replay: send_bytes(named(st.ref), st.as, trace); break;
@@ -233,6 +234,36 @@ private:
         m_inbox.clear();
         trace["received"] = got;
         trace["established"] = true;
+    }
+
+    // A named check of the protocol's, run against the target on its own
+    // connections.
+    void probe(const Step& st, YAML::Node& trace) {
+        auto it = std::find_if(m_p.probes.begin(), m_p.probes.end(), [&](const Probe& p) { return p.name == st.type; });
+        if (it == m_p.probes.end()) {
+            std::string names;
+            for (const auto& p : m_p.probes) names += (names.empty() ? "" : ", ") + p.name;
+            throw StepError{"protocol " + m_p.id + " has no check '" + st.type + "'" +
+                            (names.empty() ? "" : " (it has: " + names + ")")};
+        }
+        ProbeContext ctx;
+        ctx.target = m_o.target;
+        ctx.timeout = std::chrono::milliseconds(st.timeout_ms ? *st.timeout_ms : std::max(m_s.timeout_ms, 3000u));
+        ctx.server_files = m_o.server_files;
+        ProbeResult r = it->run(ctx);
+        trace["check"] = st.type;
+        trace["observed"] = report::preview(to_bytes(r.observed), 400);
+        if (!r.evidence.empty()) {
+            YAML::Node ev(YAML::NodeType::Map);
+            for (const auto& [k, v] : r.evidence) ev[k] = report::preview(to_bytes(v), 400);
+            trace["evidence"] = ev;
+        }
+        switch (r.verdict) {
+            case ProbeResult::Verdict::held: m_connected_once = true; return;
+            case ProbeResult::Verdict::broken: m_connected_once = true; throw Mismatch{r.observed};
+            case ProbeResult::Verdict::unreachable: throw StepError{r.observed, !m_connected_once};
+            case ProbeResult::Verdict::error: throw StepError{"check " + st.type + ": " + r.observed};
+        }
     }
 
     // A side connection that sends the protocol's opening message (or the
@@ -506,9 +537,7 @@ RunResult run_scenario(const Scenario& s, const RunOptions& o, const Registry& r
         }
         if (i < r.trace.steps.size()) {
             r.failed_step = static_cast<int>(i + 1);
-            static const char* const names[] = {"connect", "handshake", "send",  "expect", "replay", "tamper",
-                                                "wait",    "reconnect", "close", "stall",  "alive"};
-            r.message = "step " + std::to_string(i + 1) + " (" + names[static_cast<int>(r.trace.steps[i].kind)] +
+            r.message = "step " + std::to_string(i + 1) + " (" + step_name(r.trace.steps[i].kind) +
                         ", line " + std::to_string(r.trace.steps[i].line) + "): " + r.message;
             r.trace.steps.resize(i + 1);  // the trace ends where the run did
         }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -18,6 +19,9 @@ struct RunOptions {
     double connect_timeout = 3.0;
     std::string command_line;          // for the findings' reproduce field
     KeyLogWriter* keylog = nullptr;    // live sessions' keys, so the capture can be decoded
+    // Files the target server writes, by key (ProtocolInfo::server_files),
+    // for checks that look at them.
+    std::map<std::string, std::string> server_files;
 };
 
 struct RunResult {

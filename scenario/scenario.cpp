@@ -31,7 +31,13 @@ const char* outcome_name(Outcome o) {
 namespace {
 
 const char* const kStepNames[] = {"connect", "handshake", "send",  "expect", "replay", "tamper",
-                                  "wait",    "reconnect", "close", "stall",  "alive"};
+                                  "wait",    "reconnect", "close", "stall",  "alive", "probe"};
+
+}  // namespace
+
+const char* step_name(Step::Kind kind) { return kStepNames[static_cast<int>(kind)]; }
+
+namespace {
 
 class Parser {
 public:
@@ -186,7 +192,7 @@ public:
             if (it == std::end(kStepNames))
                 fail(kv.first, where + ": unknown action '" + key +
                                    "' (connect, handshake, send, expect, replay, tamper, wait, reconnect, close, stall, "
-                                   "alive)");
+                                   "alive, probe)");
             kind = key;
             s.kind = static_cast<Step::Kind>(it - std::begin(kStepNames));
             body = kv.second;
@@ -204,6 +210,12 @@ public:
                 break;
             case Step::Kind::handshake:
                 only_keys(body, {"timeout_ms", "as"}, where);
+                if (body["timeout_ms"]) s.timeout_ms = number<unsigned>(body["timeout_ms"], where + ".timeout_ms");
+                break;
+            case Step::Kind::probe:
+                only_keys(body, {"check", "timeout_ms"}, where);
+                if (!body["check"]) fail(body, where + " needs a check (the protocol's named probe)");
+                s.type = str(body["check"], where + ".check");
                 if (body["timeout_ms"]) s.timeout_ms = number<unsigned>(body["timeout_ms"], where + ".timeout_ms");
                 break;
             case Step::Kind::stall:
@@ -480,6 +492,10 @@ std::string to_yaml(const Scenario& s) {
             case Step::Kind::handshake:
             case Step::Kind::close:
             case Step::Kind::alive:
+                if (st.timeout_ms) e << YAML::Key << "timeout_ms" << YAML::Value << *st.timeout_ms;
+                break;
+            case Step::Kind::probe:
+                e << YAML::Key << "check" << YAML::Value << Str{st.type};
                 if (st.timeout_ms) e << YAML::Key << "timeout_ms" << YAML::Value << *st.timeout_ms;
                 break;
             case Step::Kind::stall:

@@ -60,11 +60,11 @@ struct Reaction {
 };
 
 struct Step {
-    enum class Kind { connect, handshake, send, expect, replay, tamper, wait, reconnect, close, stall, alive };
+    enum class Kind { connect, handshake, send, expect, replay, tamper, wait, reconnect, close, stall, alive, probe };
     Kind kind = Kind::connect;
     int line = 0;
     std::string as;  // names the message this step sent or received
-    // send (stall: raw only)
+    // send (stall: raw only); probe: the check's name
     std::string type;
     std::optional<std::string> text;
     std::optional<std::size_t> size;  // a text of this many 'A's
@@ -85,6 +85,8 @@ struct Step {
     // A run's record of this step (kept as given, written back as is).
     YAML::Node trace;
 };
+
+const char* step_name(Step::Kind kind);
 
 enum class Outcome { pass, fail, xfail, xpass, error };
 const char* outcome_name(Outcome o);

@@ -7,10 +7,10 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libbotan-2-dev libpcap-dev
   libboost-dev libboost-program-options-dev
-  nlohmann-json3-dev libyaml-cpp-dev
+  nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev zlib1g-dev
   catch2
   clang-14 libclang-rt-14-dev
-  python3 python3-cryptography
+  python3 python3-cryptography python3-websockets
   tshark wireshark-dev chromium
 )
 

@@ -92,6 +92,39 @@ const std::vector<FindingCode>& finding_catalogue() {
         {"SINGLE_PEER_BLOCKS_OTHERS", 410, Severity::medium, "One stalled peer blocks every other",
          "While one client held a connection open without finishing the exchange, no other client was served.",
          "Serve connections concurrently and give each exchange a deadline."},
+        {"CLIENT_NOT_AUTHENTICATED", 306, Severity::high, "Client identity taken on its word",
+         "The handshake gives a session to whatever identity the client claims; nothing proves the client is that "
+         "identity.",
+         "Authenticate the client (a password, a signature over a server challenge, or a token from an identity "
+         "provider) before issuing a session bound to an identity."},
+        {"SESSION_ID_IN_URL", 598, Severity::medium, "Session id carried in the URL",
+         "The bearer session id travels in a URL query string, where server and proxy logs, history and Referer "
+         "headers keep it.",
+         "Carry the session in a header or a cookie, or exchange it for a short-lived single-use ticket for "
+         "the WebSocket upgrade."},
+        {"UNISSUED_SESSION_ACCEPTED", 287, Severity::critical, "Session id that was never issued accepted",
+         "A session id the server never issued was accepted as a session, with an identity derived from the id "
+         "itself.",
+         "Accept only session ids the server issued and still holds; refuse any other with 401."},
+        {"MISSING_AUTHORIZATION", 862, Severity::high, "Access without an authorization check",
+         "A client reached a resource that belongs to others (a room's messages or history, another "
+         "identity's call) with no check that it is allowed to.",
+         "Check on every request that the session's identity may use the resource it names."},
+        {"IDENTITY_TAKEOVER", 287, Severity::high, "Another session takes over an identity",
+         "A second session claiming the same identity took over the first one's traffic (its incoming calls).",
+         "Bind live channels to the session that opened them; refuse a second session's claim while the "
+         "first is connected."},
+        {"PREDICTABLE_SESSION_ID", 330, Severity::high, "Predictable session id",
+         "Session ids follow a guessable sequence, so one issued id reveals others.",
+         "Make session ids at least 128 random bits from the system's generator."},
+        {"HARDCODED_KEY", 321, Severity::high, "Data encrypted under a hard-coded key",
+         "Data at rest is encrypted under a key derived from a constant in the program (and values stored "
+         "beside it), so anyone with the file and the program reads it.",
+         "Derive the key from a secret configured per deployment and kept out of the data store."},
+        {"DEBUG_INFO_EXPOSED", 215, Severity::medium, "Debug information exposed",
+         "The endpoint runs in debug mode: it says so, serves its API documentation, and its errors carry "
+         "internal details (traces, paths).",
+         "Turn debug mode off in deployments; answer errors with a generic message and log the details."},
         {"CRASH", 119, Severity::high, "Crash on crafted input",
          "Crafted input made the implementation crash or trip a sanitizer.",
          "Fix the memory-safety bug; fuzz the parser with sanitizers in CI."},

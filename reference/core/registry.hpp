@@ -2,19 +2,61 @@
 // Each protocol folder registers itself once, from reference/registry.cpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/address.hpp"
 #include "core/findings.hpp"
 #include "core/session_model.hpp"
 #include "core/stream_codec.hpp"
 
 namespace msglab {
+
+// A check a scenario runs with `probe: {check: NAME}`: for protocols whose
+// properties take several connections and channels to show (sessions used
+// across HTTP requests and WebSockets), written in code against the live
+// target and reported like any scenario step.
+struct ProbeContext {
+    HostPort target;
+    std::chrono::milliseconds timeout{3000};
+    // Files the server under test was told to write (`msglab serve` options
+    // in ProtocolInfo::server_files), by key; empty when unknown.
+    std::map<std::string, std::string> server_files;
+};
+
+struct ProbeResult {
+    enum class Verdict {
+        held,         // the target behaved as a correct endpoint must
+        broken,       // it did not: the scenario FAILs
+        unreachable,  // no connection at all
+        error,        // the check could not be carried out
+    };
+    Verdict verdict = Verdict::error;
+    std::string observed;  // what the target did, in words
+    std::vector<std::pair<std::string, std::string>> evidence;
+};
+
+struct Probe {
+    std::string name;     // "unissued-session"
+    std::string summary;  // what it checks
+    std::function<ProbeResult(const ProbeContext&)> run;
+};
+
+// A file `msglab serve <id>` writes where it is told by an option (a
+// database): the audit puts it in the run's folder and gives its path to the
+// probes under `key`.
+struct ServerFile {
+    std::string key;       // "db"
+    std::string option;    // "--db"
+    std::string filename;  // "history.db"
+};
 
 struct ProtocolInfo {
     std::string id;         // "secmsg"
@@ -41,6 +83,8 @@ struct ProtocolInfo {
     // Options `msglab serve <id>` needs so that its endpoint answers what a
     // hunt sends (SecMsg's --echo); the audit passes them.
     std::vector<std::string> hunt_serve_options;
+    std::vector<Probe> probes;
+    std::vector<ServerFile> server_files;
 };
 
 // A named, documented, switchable flaw in a reference endpoint; off by default.

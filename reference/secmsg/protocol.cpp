@@ -99,6 +99,8 @@ void register_protocol(Registry& r) {
         responder_model(),
         fuzz_fields(),
         {"--echo"},
+        {},  // no probes: scenarios speak its messages directly
+        {},
     });
 
     r.add_plant({plant::accept_weak_dh, "secmsg", 20, Severity::high,

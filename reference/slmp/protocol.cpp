@@ -94,6 +94,8 @@ void register_protocol(Registry& r) {
         server_model(),
         fuzz_fields(),
         {},  // the server answers every request
+        {},  // no probes: scenarios speak its messages directly
+        {},
     });
 
     r.add_plant({plant::static_server_key, "slmp", 323, Severity::high,
