@@ -52,7 +52,7 @@ audit: build
 fuzzers: deps
 	@cmake -S . -B build-fuzz -G "$(GENERATOR)" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 \
 	  -DMSGLAB_FUZZ=ON -DMSGLAB_BUILD_TESTS=OFF -DMSGLAB_BUILD_BENCH=OFF -DMSGLAB_BUILD_DISSECTOR=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target secmsg_codec_fuzzer secmsg_session_fuzzer slmp_codec_fuzzer slmp_session_fuzzer fernet_fuzzer keylog_fuzzer pcap_fuzzer scenario_fuzzer
+	@cmake --build build-fuzz -j $(JOBS) --target secmsg_codec_fuzzer secmsg_session_fuzzer slmp_codec_fuzzer slmp_session_fuzzer csmp_http_fuzzer csmp_ws_fuzzer csmp_calls_fuzzer fernet_fuzzer keylog_fuzzer pcap_fuzzer scenario_fuzzer
 
 install-plugin: build
 	@cmake --install $(BUILD) --component plugin

@@ -40,6 +40,20 @@ const std::vector<TargetInfo>& targets() {
          "SLMP server and client sessions through keys, tokens sealed under the live session key, raw bytes, "
          "segmented units, quiet gaps, ends of input and clock jumps (plants with --plant)",
          400},
+        {"csmp_http", "csmp", false,
+         "CSMP's HTTP/1.1 framing (Content-Length, chunked, close-delimited) with every bound, and the "
+         "incremental framer against the one-shot one",
+         1000},
+        {"csmp_ws", "csmp", false,
+         "CSMP's WebSocket frames, reassembly and permessage-deflate (with and without context takeover), "
+         "extension headers, and the stream codec after an upgrade",
+         1000},
+        // Each run makes an in-memory SQLite history and may store messages
+        // under AES-GCM: held to the stateful figure.
+        {"csmp_calls", "csmp", true,
+         "CSMP's server logic: sessions, rooms, call sockets and the call state machine through any sequence of "
+         "handshakes, upgrades, call events, raw frames, closes and timers (plants with --plant)",
+         400},
         {"fernet", "core", false, "Fernet token parser and verification, and encrypt/decrypt round trips", 10000},
         {"keylog", "core", false, "key log line parser", 10000},
         {"pcap", "core", false, "pcap reader, TCP reassembly and message extraction", 10000},

@@ -19,6 +19,8 @@ void proto_register_secmsg(void);
 void proto_reg_handoff_secmsg(void);
 void proto_register_slmp(void);
 void proto_reg_handoff_slmp(void);
+void proto_register_csmp(void);
+void proto_reg_handoff_csmp(void);
 
 void plugin_register(void)
 {
@@ -31,4 +33,9 @@ void plugin_register(void)
     slmp.register_protoinfo = proto_register_slmp;
     slmp.register_handoff = proto_reg_handoff_slmp;
     proto_register_plugin(&slmp);
+
+    static proto_plugin csmp;
+    csmp.register_protoinfo = proto_register_csmp;
+    csmp.register_handoff = proto_reg_handoff_csmp;
+    proto_register_plugin(&csmp);
 }

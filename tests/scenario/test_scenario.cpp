@@ -13,6 +13,7 @@
 #include "core/registry.hpp"
 #include "scenario/runner.hpp"
 #include "echo_server.hpp"
+#include "csmp_server.hpp"
 #include "slmp_server.hpp"
 #include "support.hpp"
 
@@ -261,6 +262,21 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
             RunOptions o;
             o.target = server.target();
             RunResult r = run_scenario(s, o);
+            if (r.finding) triggered.insert(r.finding->code);
+        }
+    }
+    // CSMP's library (probe checks) against CSMP servers, clean and with
+    // each plant.
+    std::vector<std::vector<std::string>> csmp_plants = {{}};
+    for (const auto* p : Registry::builtin().plants_of("csmp")) csmp_plants.push_back({p->id});
+    auto csmp_library = scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "csmp").string());
+    for (const auto& plants : csmp_plants) {
+        CsmpServer server(plants);
+        for (const auto& f : csmp_library) {
+            RunOptions o;
+            o.target = server.target();
+            o.server_files = server.files();
+            RunResult r = run_scenario(load_scenario(f), o);
             if (r.finding) triggered.insert(r.finding->code);
         }
     }

@@ -1,0 +1,146 @@
+// CSMP's scenario library (probe steps) and hunts against in-process
+// reference servers, clean and with each plant: each plant's scenarios FAIL
+// against it and PASS against the clean server; the design findings are
+// XFAIL everywhere; a hunt of the clean server shows only the design
+// findings and every plant is detected.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "core/registry.hpp"
+#include "csmp_server.hpp"
+#include "scenario/hunt.hpp"
+#include "scenario/runner.hpp"
+#include "support.hpp"
+
+using namespace msglab;
+using namespace msglab::scenario;
+using namespace msglab::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kCsmpLibrary = fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "csmp";
+
+std::vector<Scenario> library() {
+    std::vector<Scenario> out;
+    for (const auto& f : scenario_files(kCsmpLibrary.string())) out.push_back(load_scenario(f));
+    return out;
+}
+
+std::map<std::string, RunResult> run_all(const std::vector<std::string>& plants) {
+    CsmpServer server(plants);
+    std::map<std::string, RunResult> out;
+    for (const auto& s : library()) {
+        RunOptions o;
+        o.target = server.target();
+        o.server_files = server.files();
+        out[s.id] = run_scenario(s, o);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("CSMP's library covers every plant and design finding and round-trips", "[scenario][csmp]") {
+    auto lib = library();
+    REQUIRE(lib.size() >= 10);
+    std::set<std::string> covered;
+    int sanity = 0;
+    for (const auto& s : lib) {
+        CHECK(s.protocol == "csmp");
+        covered.insert(s.covers.begin(), s.covers.end());
+        sanity += s.sanity;
+        std::string once = to_yaml(s);
+        CHECK(to_yaml(parse_scenario(once, s.source)) == once);
+    }
+    CHECK(sanity == 1);
+    const Registry& reg = Registry::builtin();
+    for (const auto* p : reg.plants_of("csmp")) CHECK(covered.count(p->id) == 1);
+    for (const auto& code : reg.protocol("csmp")->design_findings) CHECK(covered.count(code) == 1);
+}
+
+TEST_CASE("Against the clean CSMP server every plant scenario passes and design findings are XFAIL",
+          "[scenario][csmp]") {
+    auto results = run_all({});
+    for (const auto& s : library()) {
+        INFO(s.id << ": " << results[s.id].message);
+        CHECK(results[s.id].outcome == (s.xfail ? Outcome::xfail : Outcome::pass));
+    }
+}
+
+TEST_CASE("Each CSMP plant's scenarios FAIL against it, and only they", "[scenario][csmp]") {
+    for (const auto* plant : Registry::builtin().plants_of("csmp")) {
+        auto results = run_all({plant->id});
+        for (const auto& s : library()) {
+            bool targets_it = std::count(s.covers.begin(), s.covers.end(), plant->id) != 0;
+            INFO(plant->id << " / " << s.id << ": " << results[s.id].message);
+            if (s.xfail) CHECK(results[s.id].outcome == Outcome::xfail);
+            else CHECK(results[s.id].outcome == (targets_it ? Outcome::fail : Outcome::pass));
+            if (targets_it) {
+                REQUIRE(results[s.id].finding);
+                CHECK(std::count(plant->detected_by.begin(), plant->detected_by.end(), results[s.id].finding->code) == 1);
+            }
+        }
+    }
+}
+
+TEST_CASE("probe steps: the trace records the check and its evidence; a missing file or check is an ERROR",
+          "[scenario][csmp]") {
+    CsmpServer planted({"csmp.room-no-acl"});
+    RunOptions o;
+    o.target = planted.target();
+    RunResult r = run_scenario(load_scenario((kCsmpLibrary / "room-acl.yaml").string()), o);
+    CHECK(r.outcome == Outcome::fail);
+    std::string trace = to_yaml(r.trace);
+    CHECK(trace.find("check: room-acl") != std::string::npos);
+    CHECK(trace.find("GET /history: 200") != std::string::npos);
+    // The at-rest check needs the server's database.
+    r = run_scenario(load_scenario((kCsmpLibrary / "at-rest-key.yaml").string()), o);
+    CHECK(r.outcome == Outcome::error);
+    CHECK(r.message.find("needs the server's database file") != std::string::npos);
+    Scenario unknown = parse_scenario("id: x\ntitle: t\nprotocol: csmp\nfinding: HARDCODED_KEY\nsteps:\n  - probe: {check: nope}\n");
+    r = run_scenario(unknown, o);
+    CHECK(r.outcome == Outcome::error);
+    CHECK(r.message.find("protocol csmp has no check 'nope' (it has: health,") != std::string::npos);
+    o.target = {"127.0.0.1", 1};
+    r = run_scenario(load_scenario((kCsmpLibrary / "sanity.yaml").string()), o);
+    CHECK(r.outcome == Outcome::error);
+    CHECK(r.unreachable);
+}
+
+TEST_CASE("A hunt of the clean CSMP server finds only its design findings; every plant is detected",
+          "[hunt][csmp]") {
+    auto hunt = [](const CsmpServer& s, const fs::path& out) {
+        HuntOptions o;
+        o.protocol = "csmp";
+        o.target = s.target();
+        o.out = out.string();
+        o.fuzz_seconds = 1;
+        o.server_files = s.files();
+        o.library_root = (fs::path(MSGLAB_SOURCE_DIR) / "scenarios").string();
+        return run_hunt(o);
+    };
+    {
+        CsmpServer clean;
+        TempDir tmp;
+        HuntResult r = hunt(clean, tmp.path());
+        REQUIRE(r.stop_reason.empty());
+        const auto& design = Registry::builtin().protocol("csmp")->design_findings;
+        std::set<std::string> codes;
+        for (const auto& f : r.findings) codes.insert(f.code);
+        CHECK(codes == std::set<std::string>(design.begin(), design.end()));
+    }
+    for (const auto* plant : Registry::builtin().plants_of("csmp")) {
+        CsmpServer planted({plant->id});
+        TempDir tmp;
+        HuntResult r = hunt(planted, tmp.path());
+        INFO(plant->id);
+        bool detected = false;
+        for (const auto& f : r.findings)
+            detected |= std::count(plant->detected_by.begin(), plant->detected_by.end(), f.code) != 0;
+        CHECK(detected);
+    }
+}
