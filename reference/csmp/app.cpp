@@ -16,6 +16,43 @@ std::string dump(const Json& j) {
     return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+// A WebSocket message as the original's server writes it: Python's
+// json.dumps defaults (", " and ": " between items, non-ASCII escaped), as
+// its capture shows.
+void python_dumps(const Json& j, std::string& out) {
+    switch (j.type()) {
+        case Json::value_t::object: {
+            out += '{';
+            bool first = true;
+            for (auto it = j.begin(); it != j.end(); ++it) {
+                if (!first) out += ", ";
+                first = false;
+                out += Json(it.key()).dump(-1, ' ', true, Json::error_handler_t::replace);
+                out += ": ";
+                python_dumps(it.value(), out);
+            }
+            out += '}';
+            return;
+        }
+        case Json::value_t::array: {
+            out += '[';
+            for (std::size_t i = 0; i < j.size(); ++i) {
+                if (i) out += ", ";
+                python_dumps(j[i], out);
+            }
+            out += ']';
+            return;
+        }
+        default: out += j.dump(-1, ' ', true, Json::error_handler_t::replace); return;
+    }
+}
+
+std::string ws_dump(const Json& j) {
+    std::string out;
+    python_dumps(j, out);
+    return out;
+}
+
 HttpResponse json_response(int status, const Json& body) {
     HttpResponse r;
     r.status = status;
@@ -493,7 +530,7 @@ Effects App::chat_text(ConnId conn, const std::string& text, std::uint64_t now_u
     if (it == m_chat.end()) return fx;
     ChatSocket& s = it->second;
     auto error = [&](const std::string& d, const std::string& code) {
-        fx.send.emplace_back(conn, dump(error_message(d, code)));
+        fx.send.emplace_back(conn, ws_dump(error_message(d, code)));
         return fx;
     };
     if (!take(s.bucket, m_config.chat_rate, m_config.chat_burst, now_us))
@@ -501,7 +538,7 @@ Effects App::chat_text(ConnId conn, const std::string& text, std::uint64_t now_u
     // The session may have expired since the upgrade.
     std::string identity;
     if (lookup(s.session_id, now_us / 1'000'000, identity) != Lookup::ok) {
-        fx.send.emplace_back(conn, dump(error_message("session expired", "session_expired")));
+        fx.send.emplace_back(conn, ws_dump(error_message("session expired", "session_expired")));
         fx.close.emplace_back(conn, 1008);
         return fx;
     }
@@ -537,7 +574,7 @@ Effects App::chat_text(ConnId conn, const std::string& text, std::uint64_t now_u
     out["room_id"] = s.room;
     out["message"] = message;
     out["timestamp"] = iso_time(stored.created_at);
-    std::string frame = dump(out);
+    std::string frame = ws_dump(out);
     for (ConnId c : room_sockets(s.room)) fx.send.emplace_back(c, frame);
     return fx;
 }
@@ -581,7 +618,7 @@ Effects App::deliver_calls(const std::vector<CallOut>& outs) const {
     Effects fx;
     for (const auto& o : outs) {
         auto it = m_call_identity.find(o.to);
-        if (it != m_call_identity.end()) fx.send.emplace_back(it->second, dump(o.message));
+        if (it != m_call_identity.end()) fx.send.emplace_back(it->second, ws_dump(o.message));
     }
     return fx;
 }
@@ -592,13 +629,13 @@ Effects App::call_text(ConnId conn, const std::string& text, std::uint64_t now_u
     CallSocket& s = it->second;
     if (!take(s.bucket, m_config.call_rate, m_config.call_burst, now_us)) {
         Effects fx;
-        fx.send.emplace_back(conn, dump(error_message("too many call events; slow down", "rate_limited")));
+        fx.send.emplace_back(conn, ws_dump(error_message("too many call events; slow down", "rate_limited")));
         return fx;
     }
     Json j = Json::parse(text, nullptr, false);
     if (j.is_discarded()) {
         Effects fx;
-        fx.send.emplace_back(conn, dump(error_message("not valid JSON", "bad_json")));
+        fx.send.emplace_back(conn, ws_dump(error_message("not valid JSON", "bad_json")));
         return fx;
     }
     // Errors go to the sender's socket even when another socket holds the
@@ -606,11 +643,11 @@ Effects App::call_text(ConnId conn, const std::string& text, std::uint64_t now_u
     Effects fx;
     for (auto& o : m_calls.event(s.client_id, j, now_us / 1000)) {
         if (o.message.value("type", "") == "error" && o.to == s.client_id) {
-            fx.send.emplace_back(conn, dump(o.message));
+            fx.send.emplace_back(conn, ws_dump(o.message));
             continue;
         }
         auto to = m_call_identity.find(o.to);
-        if (to != m_call_identity.end()) fx.send.emplace_back(to->second, dump(o.message));
+        if (to != m_call_identity.end()) fx.send.emplace_back(to->second, ws_dump(o.message));
     }
     return fx;
 }

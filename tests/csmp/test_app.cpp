@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "csmp/app.hpp"
+#include "replay/extract.hpp"
 
 using namespace msglab;
 using namespace msglab::csmp;
@@ -186,13 +187,17 @@ TEST_CASE("WebSocket chat through the app: relayed to the room after it is store
     std::set<ConnId> to;
     for (const auto& [id, text] : fx.send) {
         to.insert(id);
-        CHECK(text == R"({"type":"chat","from":"alice","room_id":"room_alice_bob","message":"hi","timestamp":"2026-01-26T17:05:31.123456"})");
+        // Python's json.dumps defaults, as the original's capture shows.
+        CHECK(text == R"({"type": "chat", "from": "alice", "room_id": "room_alice_bob", "message": "hi", "timestamp": "2026-01-26T17:05:31.123456"})");
     }
     CHECK(to == std::set<ConnId>{1, 2});
     // Raw text is a chat message.
     fx = f.app->chat_text(2, "plain words", f.now + 200000);
     REQUIRE(fx.send.size() == 2);
-    CHECK(fx.send[0].second.find(R"("from":"bob","room_id":"room_alice_bob","message":"plain words")") != std::string::npos);
+    CHECK(fx.send[0].second.find(R"("from": "bob", "room_id": "room_alice_bob", "message": "plain words")") != std::string::npos);
+    fx = f.app->chat_text(2, R"({"type":"chat","message":"h\u00e9llo \ud83d\ude00"})", f.now + 250000);
+    REQUIRE(fx.send.size() == 2);
+    CHECK(fx.send[0].second.find(R"("message": "h\u00e9llo \ud83d\ude00")") != std::string::npos);
     auto error_of = [&](const std::string& text) {
         auto e = f.app->chat_text(1, text, f.now + 300000);
         REQUIRE(e.send.size() == 1);
@@ -204,7 +209,7 @@ TEST_CASE("WebSocket chat through the app: relayed to the room after it is store
     CHECK(error_of(R"({"type":"chat"})") == "bad_message");
     CHECK(error_of(R"({"type":"chat","message":""})") == "bad_message");
     CHECK(error_of(std::string(1001, 'x')) == "bad_message");
-    CHECK(f.store->count() == 2);
+    CHECK(f.store->count() == 3);
     f.app->chat_closed(2);
     fx = f.app->chat_text(1, "again", f.now + 400000);
     REQUIRE(fx.send.size() == 1);
@@ -315,4 +320,55 @@ TEST_CASE("Planted session-fallback, predictable ids and debug mode behave as th
     r = clean.call("POST", "/chat/send", R"({"message":"x"})", {{"x-session-id", csid}});
     CHECK(r.status == 500);
     CHECK(r.body == R"({"detail":"Internal server error while saving message"})");
+}
+
+TEST_CASE("The server's bodies and relays match the original's capture byte for byte", "[csmp][app][originals]") {
+    auto dir = captures_dir();
+    if (!dir || !fs::is_regular_file(*dir / "originals" / "csmp.pcap")) MSGLAB_SKIP("captures/originals/csmp.pcap not found");
+    std::vector<replay::StreamProblem> problems;
+    auto messages = replay::extract_file((*dir / "originals" / "csmp.pcap").string(), Registry::builtin(), {}, &problems);
+    std::vector<std::string> from_server;
+    for (const auto& m : messages)
+        if (m.from == Peer::server && m.decoded.plaintext) from_server.push_back(to_string(*m.decoded.plaintext));
+    auto seen = [&](const std::string& text) {
+        return std::find(from_server.begin(), from_server.end(), text) != from_server.end();
+    };
+    REQUIRE(from_server.size() > 10);
+
+    // The time of the capture's chat relay, to the microsecond.
+    std::uint64_t at = 0;
+    for (const auto& t : from_server)
+        if (t.find(R"("message": "hello bob, from alice")") != std::string::npos) {
+            std::string ts = nlohmann::json::parse(t)["timestamp"];  // 2026-11-21T14:41:34.154067
+            std::tm tm{};
+            REQUIRE(strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm));
+            at = std::uint64_t(timegm(&tm)) * 1'000'000 + std::stoull(ts.substr(20));
+        }
+    REQUIRE(at != 0);
+    // The original runs in debug mode: its health body is the planted one's.
+    AppConfig open_room1;
+    open_room1.open_rooms.insert("room1");
+    Fixture planted({plant::debug_traceback}, open_room1);
+    planted.now = at - 1'000'000;
+    CHECK(seen(planted.call("GET", "/health/").body));
+    CHECK(seen(planted.call("GET", "/history/room1").body));  // 401 SESSION_MISSING
+    // The handshake answer, with the session id the capture issued to alice.
+    std::string alice = planted.handshake("alice");
+    std::string answer = planted.call("POST", "/handshake/", R"({"client_id": "alice"})").body;
+    std::string issued;
+    for (const auto& t : from_server)
+        if (t.find(R"("client_id":"alice")") != std::string::npos) issued = nlohmann::json::parse(t)["session_id"];
+    REQUIRE_FALSE(issued.empty());
+    std::string sid = nlohmann::json::parse(answer)["session_id"];
+    CHECK(seen(answer.replace(answer.find(sid), sid.size(), issued)));
+    // The chat relay at the capture's own microsecond.
+    auto a = planted.app->admit_chat("/ws/chat?session_id=" + alice + "&room_id=room1", planted.now);
+    REQUIRE(a.ok);
+    planted.app->chat_opened(1, a);
+    auto fx = planted.app->chat_text(1, R"({"type": "chat", "message": "hello bob, from alice"})", at);
+    REQUIRE(fx.send.size() == 1);
+    INFO(fx.send[0].second);
+    CHECK(seen(fx.send[0].second));
+    // The clean server's 500 for history is gone; its /chat/send body is the intended one.
+    CHECK(seen(R"({"detail":"History load failed"})"));
 }
