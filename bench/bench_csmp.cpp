@@ -9,7 +9,7 @@
 //
 // Idle connections: `msglab serve csmp` in its own process (its memory is
 // read from /proc); the benchmark opens N chat WebSockets with raw sockets
-// (upgrade, then nothing) and reads the server's resident memory before and
+// (upgrade, then nothing; 500 per room) and reads the server's resident memory before and
 // after. Connections per GiB = 2^30 / (RSS growth / N).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -126,10 +126,11 @@ int connect_loopback(std::uint16_t port) {
     return fd;
 }
 
-// An upgrade to /ws/chat; true once the 101 arrived.
-bool upgrade(int fd, const std::string& sid) {
-    std::string req = "GET /ws/chat?session_id=" + sid +
-                      "&room_id=general HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+// An upgrade to /ws/chat; true once the 101 arrived. Rooms hold at most
+// 1,000 sockets: the connections are spread over the identity's pair rooms.
+bool upgrade(int fd, const std::string& sid, std::size_t i) {
+    std::string req = "GET /ws/chat?session_id=" + sid + "&room_id=room_idle_z" + std::to_string(i / 500) +
+                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return false;
     std::string got;
@@ -185,7 +186,7 @@ IdleFigures idle(const std::string& msglab, std::size_t n) {
         std::vector<int> open;
         for (std::size_t i = 0; i < n; ++i) {
             int fd = connect_loopback(port);
-            if (fd < 0 || !upgrade(fd, sid)) {
+            if (fd < 0 || !upgrade(fd, sid, i)) {
                 if (fd >= 0) ::close(fd);
                 std::fprintf(stderr, "idle: connection %zu refused; stopping there\n", i);
                 break;
