@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -14,6 +12,7 @@
 #include <thread>
 
 #include "cli/cli.hpp"
+#include "cli/serve_loop.hpp"
 #include "cli/printable.hpp"
 #include "core/address.hpp"
 #include "csmp/client.hpp"
@@ -163,30 +162,14 @@ int csmp_serve(const po::variables_map& vm) {
         return kFailure;
     }
     server->start();
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    asio::steady_timer timer(io);
-    auto stop = [&] {
-        server->stop();
-        signals.cancel();
-        timer.cancel();
-        io.stop();
-    };
-    signals.async_wait([&](boost::system::error_code e, int) {
-        if (!e) stop();
-    });
-    if (vm.count("duration")) {
-        timer.expires_after(std::chrono::milliseconds(static_cast<long>(vm["duration"].as<double>() * 1000)));
-        timer.async_wait([&](boost::system::error_code e) {
-            if (!e) stop();
-        });
-    }
+    ServeLoop loop(io, vm, [&] { server->stop(); });
     std::string plant_list;
     for (const auto& p : opts.app.plants.ids()) plant_list += (plant_list.empty() ? "" : ", ") + p;
     HostPort shown{listen->host, server->port()};
     say(std::cout, "csmp listening on " + shown.to_string() + "; plants: " +
                        (plant_list.empty() ? "none (clean)" : plant_list) + "; history: " + db + " (" +
                        std::to_string(store->count()) + " messages; key from " + secret_from + ")");
-    io.run();
+    loop.run();
     say(std::cout, "stopped: " + std::to_string(server->app().sessions()) + " session(s) live, " +
                        std::to_string(store->count()) + " message(s) in the history");
     return kOk;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/cli.hpp"
+#include "cli/serve_loop.hpp"
 #include "cli/printable.hpp"
 #include "core/address.hpp"
 #include "secmsg/endpoint.hpp"
@@ -90,27 +91,11 @@ int secmsg_serve(const po::variables_map& vm) {
 
     asio::io_context io;
     secmsg::Server server(io, asio::ip::tcp::endpoint(addr, listen->port), opts);
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    asio::steady_timer deadline(io);
-    auto stop = [&] {
-        server.stop();
-        signals.cancel();
-        deadline.cancel();
-        io.stop();
-    };
-    signals.async_wait([&](boost::system::error_code e, int) {
-        if (!e) stop();
-    });
-    if (vm.count("duration")) {
-        deadline.expires_after(std::chrono::milliseconds(static_cast<long>(vm["duration"].as<double>() * 1000)));
-        deadline.async_wait([&](boost::system::error_code e) {
-            if (!e) stop();
-        });
-    }
+    ServeLoop loop(io, vm, [&] { server.stop(); });
     HostPort shown{listen->host, server.port()};
     say(std::cout, "secmsg listening on " + shown.to_string() + "; plants: " + plants_text(opts.session.plants) +
                        (keylog ? "; key log: " + keylog->path() : "") + (opts.echo ? "; echo on" : ""));
-    io.run();
+    loop.run();
     say(std::cout, "stopped: " + std::to_string(sessions) + " session(s), " + std::to_string(received) +
                        " message(s) received, " + std::to_string(rejected) + " connection(s) closed on bad input");
     return kOk;

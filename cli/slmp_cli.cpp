@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "cli/cli.hpp"
+#include "cli/serve_loop.hpp"
 #include "cli/printable.hpp"
 #include "core/address.hpp"
 #include "slmp/endpoint.hpp"
@@ -101,39 +102,22 @@ int slmp_serve(const po::variables_map& vm) {
     };
 
     asio::io_context io;
-    std::function<void()> stop_fn;
+    std::unique_ptr<ServeLoop> loop;
     // The crash plant: the server stops on the first bad input and the
     // process exits with an error, as the original dies of its exception.
     opts.callbacks.on_fatal = [&](const std::string& reason) {
         fatal = reason;
-        if (stop_fn) asio::post(io, stop_fn);
+        if (loop) loop->stop();
     };
     slmp::Server server(io, asio::ip::tcp::endpoint(addr, listen->port), opts);
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    asio::steady_timer timer(io);
-    auto stop = [&] {
-        server.stop();
-        signals.cancel();
-        timer.cancel();
-        io.stop();
-    };
-    stop_fn = stop;
-    signals.async_wait([&](boost::system::error_code e, int) {
-        if (!e) stop();
-    });
-    if (vm.count("duration")) {
-        timer.expires_after(std::chrono::milliseconds(static_cast<long>(vm["duration"].as<double>() * 1000)));
-        timer.async_wait([&](boost::system::error_code e) {
-            if (!e) stop();
-        });
-    }
+    loop = std::make_unique<ServeLoop>(io, vm, [&] { server.stop(); });
     std::string plant_list;
     for (const auto& p : opts.session.plants.ids()) plant_list += (plant_list.empty() ? "" : ", ") + p;
     HostPort shown{listen->host, server.port()};
     say(std::cout, "slmp listening on " + shown.to_string() + "; plants: " + (plant_list.empty() ? "none (clean)" : plant_list) +
                        (keylog ? "; key log: " + keylog->path() : "") +
                        (opts.session.secret == slmp::kDefaultSecret ? "; secret: the original's default" : "; secret: custom"));
-    io.run();
+    loop->run();
     if (!fatal.empty()) {
         say(std::cerr, "msglab serve slmp: fatal (slmp.crash-on-bad-input): " + fatal + "; the server dies after " +
                            std::to_string(requests) + " request(s), as the original does");

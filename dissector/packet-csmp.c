@@ -8,8 +8,11 @@
  *
  * Two entry points, one state:
  *  - WebSocket messages: a heuristic on the "ws" list. The WebSocket
- *    dissector inflates permessage-deflate itself and offers every text or
- *    binary payload (after unmasking and reassembly) to that list.
+ *    dissector inflates permessage-deflate itself and, unless a dissector is
+ *    registered for the connection's Sec-WebSocket-Protocol or server port
+ *    ("ws.protocol", "ws.port"), offers every data payload (unmasked,
+ *    reassembled, inflated) to that list. The upgrade request seen on the
+ *    connection tells the socket (/ws/chat or /ws/call), its session and room.
  *  - HTTP messages: a postdissector with wanted hfids. HTTP hands JSON bodies
  *    to the media_type table (the JSON dissector) and tries its "http"
  *    heuristic list only when no media type dissector took the body, never
@@ -594,7 +597,10 @@ static csmp_conv *get_conv(packet_info *pinfo, gboolean create)
     return c;
 }
 
-static csmp_session *find_session(const char *sid) { return sid ? (csmp_session *)wmem_map_lookup(sessions, sid) : NULL; }
+static csmp_session *find_session(const char *sid)
+{
+    return sid ? (csmp_session *)wmem_map_lookup(sessions, sid) : NULL;
+}
 
 static csmp_session *get_session(const char *sid)
 {
@@ -602,9 +608,11 @@ static csmp_session *get_session(const char *sid)
     if (!s) {
         s = wmem_new0(wmem_file_scope(), csmp_session);
         s->sid = wmem_strdup(wmem_file_scope(), sid);
-        /* Python's sid[:8]: eight code points. */
+        /* Python's sid[:8]: eight code points (eight bytes should the text
+         * not be UTF-8). */
         const char *end = s->sid;
-        for (int i = 0; i < 8 && *end; i++) end = g_utf8_next_char(end);
+        gboolean utf8 = g_utf8_validate(s->sid, -1, NULL);
+        for (int i = 0; i < 8 && *end; i++) end = utf8 ? g_utf8_next_char(end) : end + 1;
         s->fallback = wmem_strndup(wmem_file_scope(), s->sid, (size_t)(end - s->sid));
         wmem_map_insert(sessions, s->sid, s);
     }
@@ -769,7 +777,8 @@ static void add_json_members(proto_tree *st, tvbuff_t *tvb, guint base, const gu
     if (jv_uint(d, m, G_MAXUINT32, &v))
         proto_tree_add_uint(st, hf_expires_in, tvb, base + m->start, m->end - m->start, (guint32)v);
     m = jv_member(obj, "id");
-    if (jv_uint(d, m, G_MAXUINT64, &v)) proto_tree_add_uint64(st, hf_msg_id, tvb, base + m->start, m->end - m->start, v);
+    if (jv_uint(d, m, G_MAXUINT64, &v))
+        proto_tree_add_uint64(st, hf_msg_id, tvb, base + m->start, m->end - m->start, v);
     m = jv_member(obj, "count");
     if (jv_uint(d, m, G_MAXUINT32, &v))
         proto_tree_add_uint(st, hf_count, tvb, base + m->start, m->end - m->start, (guint32)v);
@@ -841,10 +850,10 @@ static guint next_ws_index(packet_info *pinfo)
     return (*count)++;
 }
 
-static gboolean is_call_event(const char *type, gboolean with_init)
+/* The events that act on an existing call (all but call:init). */
+static gboolean is_call_event(const char *type)
 {
     if (!type) return FALSE;
-    if (with_init && strcmp(type, "call:init") == 0) return TRUE;
     return strcmp(type, "call:offer") == 0 || strcmp(type, "call:answer") == 0 || strcmp(type, "call:ice") == 0 ||
            strcmp(type, "call:end") == 0 || strcmp(type, "call:reject") == 0;
 }
@@ -922,7 +931,7 @@ static csmp_msg *ws_first_pass(packet_info *pinfo, csmp_conv *c, const guint8 *d
             note_two_identities(m, first, from);
         }
         if (type && strcmp(type, "chat") == 0 && room_excludes(m->room, me)) m->non_member = me;
-        if (is_call_event(type, FALSE)) m->non_party = call_outsider(call_id, me);
+        if (is_call_event(type)) m->non_party = call_outsider(call_id, me);
     } else if (type) {
         if (strcmp(type, "chat") == 0 && from && room_id && room_excludes(room_id, from)) {
             m->non_member = file_str(from);
@@ -931,7 +940,7 @@ static csmp_msg *ws_first_pass(packet_info *pinfo, csmp_conv *c, const guint8 *d
         if (strcmp(type, "call:ack") == 0 && call_id) call_parties(call_id, me, to);
         if (strcmp(type, "call:incoming") == 0 && call_id) call_parties(call_id, from, me);
         /* The server relays the sender's identity as "from". */
-        if (is_call_event(type, FALSE) && from) m->non_party = call_outsider(call_id, from);
+        if (is_call_event(type) && from) m->non_party = call_outsider(call_id, from);
     }
     if (call_id) {
         const csmp_call *call = (const csmp_call *)wmem_map_lookup(calls, call_id);
@@ -1203,7 +1212,11 @@ static void parse_body(wmem_allocator_t *pool, const http_msg *h, http_body *b)
     while (first < b->n && (b->d[first] == ' ' || b->d[first] == '\t' || b->d[first] == '\n' || b->d[first] == '\r'))
         first++;
     b->looks_json = first < b->n && (b->d[first] == '{' || b->d[first] == '[');
-    b->root = json_parse_text(pool, b->d, b->n, &b->error);
+    /* CSMP's bodies are JSON objects or arrays: nothing else is worth a parse. */
+    if (b->looks_json)
+        b->root = json_parse_text(pool, b->d, b->n, &b->error);
+    else
+        b->error = "not JSON";
 }
 
 static csmp_msg *http_request_first_pass(packet_info *pinfo, csmp_conv *c, const http_msg *h, const http_body *b)
@@ -1211,6 +1224,13 @@ static csmp_msg *http_request_first_pass(packet_info *pinfo, csmp_conv *c, const
     csmp_msg *m = wmem_new0(wmem_file_scope(), csmp_msg);
     m->frame = pinfo->num;
     pending_push(c, m);
+    if (!c->have_server) {
+        /* Requests go to the server: the direction of the connection's
+         * WebSocket frames, should it become one. */
+        copy_address_wmem(wmem_file_scope(), &c->server_addr, &pinfo->dst);
+        c->server_port = pinfo->destport;
+        c->have_server = TRUE;
+    }
     const char *uri = fvalue_get_string(&h->uri->value);
     if (!uri) return m;
     const char *q = strchr(uri, '?');
@@ -1219,9 +1239,11 @@ static csmp_msg *http_request_first_pass(packet_info *pinfo, csmp_conv *c, const
     const char *room = NULL;
     guint8 route = route_of(path, &room);
     gboolean ws = route == R_WS_CHAT || route == R_WS_CALL;
-    /* The guard prefers the header; WebSockets read only the query. */
+    /* The guard prefers the header; WebSockets read only the query. An
+     * empty value counts as none. */
     const char *sid = ws ? NULL : header_get(pinfo->pool, h, "x-session-id", NULL);
-    if (!sid && q) sid = query_get(pinfo->pool, q + 1, "session_id");
+    if ((!sid || !*sid) && q) sid = query_get(pinfo->pool, q + 1, "session_id");
+    if (sid && !*sid) sid = NULL;
     if (!route_specific(route) && pinfo->destport != pref_port && !sid) return m;
 
     m->is_csmp = TRUE;
@@ -1235,14 +1257,11 @@ static csmp_msg *http_request_first_pass(packet_info *pinfo, csmp_conv *c, const
     if (sid) s = route_public(path) && !ws ? find_session(sid) : session_use(sid, pinfo->num);
     snapshot_session(m, s);
     if (ws) {
-        /* The connection becomes this socket; the request goes to the server. */
+        /* The connection becomes this socket. */
         c->channel = route == R_WS_CHAT ? CH_CHAT : CH_CALL;
         c->path = m->path;
         c->session_id = m->session_id;
         c->room = m->room;
-        copy_address_wmem(wmem_file_scope(), &c->server_addr, &pinfo->dst);
-        c->server_port = pinfo->destport;
-        c->have_server = TRUE;
     }
     if (b->error && (b->looks_json || route_json_body(route))) m->malformed = file_str(b->error);
     /* msglab's server takes "room_id" on /chat/send. */
@@ -1340,8 +1359,10 @@ static void http_display(proto_tree *tree, packet_info *pinfo, tvbuff_t *frame_t
     if (m->session_id && !json_sid) {
         /* Where the request carried it: the header line, else the URI. */
         field_info *where = NULL;
-        if (!m->is_response && m->route != R_WS_CHAT && m->route != R_WS_CALL)
-            header_get(pinfo->pool, h, "x-session-id", &where);
+        if (!m->is_response && m->route != R_WS_CHAT && m->route != R_WS_CALL) {
+            const char *value = header_get(pinfo->pool, h, "x-session-id", &where);
+            if (!value || !*value) where = NULL;
+        }
         if (!where && !m->is_response) where = h->uri;
         if (where && where->ds_tvb)
             proto_tree_add_string(st, hf_session_id, where->ds_tvb, where->start, where->length, m->session_id);
@@ -1374,11 +1395,12 @@ static int dissect_csmp_http(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree
         gboolean response = !request && h.code;
         if (!request && !response) continue;
         guint32 key = KEY_HTTP_BASE + index++;
+        csmp_msg *m = (csmp_msg *)p_get_proto_data(wmem_file_scope(), pinfo, proto_csmp, key);
+        /* Later passes take the first pass's decision. */
+        if (m ? !m->is_csmp : PINFO_FD_VISITED(pinfo)) continue;
         http_body b;
         parse_body(pinfo->pool, &h, &b);
-        csmp_msg *m = (csmp_msg *)p_get_proto_data(wmem_file_scope(), pinfo, proto_csmp, key);
         if (!m) {
-            if (PINFO_FD_VISITED(pinfo)) continue;
             csmp_conv *c = get_conv(pinfo, TRUE);
             m = request ? http_request_first_pass(pinfo, c, &h, &b) : http_response_first_pass(pinfo, c, &h, &b);
             p_add_proto_data(wmem_file_scope(), pinfo, proto_csmp, key, m);
@@ -1397,7 +1419,8 @@ void proto_register_csmp(void)
         {&hf_type,
          {"Message type", "csmp.type", FT_STRING, BASE_NONE, NULL, 0x0,
           "The JSON \"type\", or the HTTP route (handshake, history, ...; _response for answers)", HFILL}},
-        {&hf_path, {"Path", "csmp.path", FT_STRING, BASE_NONE, NULL, 0x0, "HTTP path, decoded, without the query", HFILL}},
+        {&hf_path,
+         {"Path", "csmp.path", FT_STRING, BASE_NONE, NULL, 0x0, "HTTP path, decoded, without the query", HFILL}},
         {&hf_status, {"HTTP status", "csmp.status", FT_UINT16, BASE_DEC, NULL, 0x0, NULL, HFILL}},
         {&hf_session_id, {"Session id", "csmp.session_id", FT_STRING, BASE_NONE, NULL, 0x0, NULL, HFILL}},
         {&hf_client_id, {"Client id", "csmp.client_id", FT_STRING, BASE_NONE, NULL, 0x0, NULL, HFILL}},
