@@ -15,12 +15,21 @@ endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 MSGLAB := $(BUILD)/cli/msglab
 
-.PHONY: all deps configure build check bench audit install-plugin fuzzers clean help
+FUZZ_TARGETS := secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls fernet keylog pcap scenario
+# What `make check-sanitize` builds and runs under ASan and UBSan: the
+# protocols' codecs, sessions, servers and clients, replay, and every seed
+# corpus (the scenario, hunt, report and command tests run in `make check`).
+SANITIZE_TARGETS := msglab core_tests secmsg_tests secmsg_overflow_probe slmp_tests csmp_tests csmp_wire_tests \
+  replay_tests $(addsuffix _replay,$(FUZZ_TARGETS))
+SANITIZE_LABELS := core|secmsg|slmp|csmp|replay|fuzz
+
+.PHONY: all deps configure build check check-sanitize bench audit install-plugin fuzzers clean help
 
 all: build
 
 help:
 	@echo "make check      install deps, build, run every test (SANITIZE=1: under ASan+UBSan)"
+	@echo "make check-sanitize  the protocol, replay and fuzz-corpus tests under ASan+UBSan (what CI adds)"
 	@echo "make audit      install deps, build, run the audit"
 	@echo "make bench      install deps, build, run every benchmark and print its figures"
 	@echo "make install-plugin  put msglab.so in your personal Wireshark plugin folder"
@@ -40,6 +49,12 @@ build: configure
 check: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+check-sanitize: deps
+	@cmake -S . -B build-asan -G "$(GENERATOR)" -DMSGLAB_WERROR=ON -DMSGLAB_SANITIZE=ON -DMSGLAB_BUILD_BENCH=OFF \
+	  -DMSGLAB_BUILD_DISSECTOR=OFF >/dev/null
+	@cmake --build build-asan -j $(JOBS) --target $(SANITIZE_TARGETS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -L '$(SANITIZE_LABELS)' $(CTEST_ARGS)
+
 bench: build
 	@set -e; for b in $(BUILD)/bench/bench_*; do \
 	  [ -x "$$b" ] || continue; echo "== $$(basename $$b)"; "$$b"; echo; done
@@ -52,7 +67,7 @@ audit: build
 fuzzers: deps
 	@cmake -S . -B build-fuzz -G "$(GENERATOR)" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 \
 	  -DMSGLAB_FUZZ=ON -DMSGLAB_BUILD_TESTS=OFF -DMSGLAB_BUILD_BENCH=OFF -DMSGLAB_BUILD_DISSECTOR=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target secmsg_codec_fuzzer secmsg_session_fuzzer slmp_codec_fuzzer slmp_session_fuzzer csmp_http_fuzzer csmp_ws_fuzzer csmp_calls_fuzzer fernet_fuzzer keylog_fuzzer pcap_fuzzer scenario_fuzzer
+	@cmake --build build-fuzz -j $(JOBS) --target $(addsuffix _fuzzer,$(FUZZ_TARGETS))
 
 install-plugin: build
 	@cmake --install $(BUILD) --component plugin
