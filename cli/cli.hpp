@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ int csmp_connect(const po::variables_map& vm);
 // --server-file KEY=PATH options (repeatable): files of the server under
 // test that scenario checks read (a database). Throws UsageError.
 std::map<std::string, std::string> server_files_of(const po::variables_map& vm);
+
+// One line to `os`, whole: the endpoints print from their I/O threads too.
+void say(std::ostream& os, const std::string& line);
 
 // Raises the open-file limit to its hard maximum, for servers with many peers.
 void raise_fd_limit();

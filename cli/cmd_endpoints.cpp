@@ -2,11 +2,18 @@
 #include <sys/resource.h>
 
 #include <iostream>
+#include <mutex>
 
 #include "cli/cli.hpp"
 #include "core/registry.hpp"
 
 namespace msglab::cli {
+
+void say(std::ostream& os, const std::string& line) {
+    static std::mutex mutex;
+    std::lock_guard<std::mutex> lock(mutex);
+    os << line << std::endl;
+}
 
 void raise_fd_limit() {
     rlimit rl{};

@@ -24,11 +24,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::mutex g_mutex;
-void say(std::ostream& os, const std::string& line) {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    os << line << std::endl;
-}
 
 std::string show(const std::string& s) { return printable(to_bytes(s)); }
 

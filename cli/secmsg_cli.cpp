@@ -47,12 +47,6 @@ std::string plants_text(const PlantSet& plants) {
     return s;
 }
 
-// One writer for stdout so lines from the I/O thread never interleave.
-std::mutex g_out_mutex;
-void say(std::ostream& os, const std::string& line) {
-    std::lock_guard<std::mutex> lock(g_out_mutex);
-    os << line << std::endl;
-}
 
 }  // namespace
 

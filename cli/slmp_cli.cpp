@@ -16,11 +16,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::mutex g_mutex;
-void say(std::ostream& os, const std::string& line) {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    os << line << std::endl;
-}
 
 std::unique_ptr<KeyLogWriter> keylog_of(const po::variables_map& vm) {
     std::optional<std::string> opt;

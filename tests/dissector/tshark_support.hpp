@@ -12,6 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include <pcap/pcap.h>
+
+#include <memory>
+
+#include "replay/pcap_io.hpp"
+#include "replay/synth.hpp"
 #include "support.hpp"
 
 namespace msglab::test {
@@ -118,5 +124,75 @@ inline Frames frames_where(const fs::path& pcap, const std::string& filter,
     for (const auto& row : fields(pcap, {"frame.number"}, extra, filter)) out.push_back(std::stoull(row[0]));
     return out;
 }
+
+constexpr std::uint32_t kSynthClientIp = 0x0a000001;  // 10.0.0.1
+constexpr std::uint32_t kSynthServerIp = 0x0a000002;  // 10.0.0.2
+
+// A pcap of TCP connections between 10.0.0.1 and 10.0.0.2, one frame per
+// segment, each 1 ms after the last.
+class SynthCapture {
+public:
+    SynthCapture(const fs::path& path, std::uint64_t start_sec)
+        : m_path(path), m_writer(path.string(), DLT_EN10MB), m_sec(start_sec) {}
+
+    // The three-way handshake of a new connection; returns its index.
+    std::size_t connect(std::uint16_t client_port, std::uint16_t server_port) {
+        m_conns.push_back(std::make_unique<replay::SynthTcp>(kSynthClientIp, client_port, kSynthServerIp, server_port));
+        replay::SynthTcp& tcp = *m_conns.back();
+        put(tcp.handshake_syn());
+        put(tcp.handshake_syn_ack());
+        put(tcp.handshake_ack());
+        return m_conns.size() - 1;
+    }
+
+    // One segment; returns its frame number.
+    std::uint64_t send(std::size_t conn, bool to_server, ByteView data) {
+        return put(m_conns.at(conn)->data(to_server, data));
+    }
+    std::uint64_t send(std::size_t conn, bool to_server, std::string_view text) {
+        return send(conn, to_server, as_bytes(text));
+    }
+
+    // `data` in segments of the given sizes; returns their frame numbers.
+    Frames send_split(std::size_t conn, bool to_server, ByteView data, const std::vector<std::size_t>& sizes) {
+        Frames out;
+        std::size_t at = 0;
+        for (std::size_t n : sizes) {
+            out.push_back(send(conn, to_server, data.subspan(at, n)));
+            at += n;
+        }
+        REQUIRE(at == data.size());
+        return out;
+    }
+
+    void close(std::size_t conn) {
+        put(m_conns.at(conn)->fin(true));
+        put(m_conns.at(conn)->fin(false));
+    }
+
+    void finish() {
+        m_writer.flush();
+        make_world_readable(m_path);
+    }
+
+    const fs::path& path() const { return m_path; }
+
+private:
+    std::uint64_t put(const replay::SynthFrame& f) {
+        m_usec += 1000;
+        if (m_usec >= 1000000) {
+            m_usec -= 1000000;
+            ++m_sec;
+        }
+        m_writer.write(f.frame, m_sec, m_usec);
+        return m_writer.frames();
+    }
+
+    fs::path m_path;
+    replay::PcapWriter m_writer;
+    std::vector<std::unique_ptr<replay::SynthTcp>> m_conns;
+    std::uint64_t m_sec;
+    std::uint32_t m_usec = 0;
+};
 
 }  // namespace msglab::test
