@@ -38,27 +38,12 @@ const std::vector<std::string> kExperts = {
 // The CSMP frames' rows (the filter "csmp"), keyed by frame number.
 std::map<std::uint64_t, Row> csmp_rows(const fs::path& pcap, const std::vector<std::string>& names,
                                        const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> with_frame = {"frame.number"};
-    with_frame.insert(with_frame.end(), names.begin(), names.end());
-    std::map<std::uint64_t, Row> out;
-    for (auto& row : fields(pcap, with_frame, extra, "csmp")) {
-        std::uint64_t frame = std::stoull(row[0]);
-        row.erase(row.begin());
-        out[frame] = row;
-    }
-    return out;
+    return rows_by_frame(pcap, names, extra, "csmp");
 }
 
 // Every CSMP expert info, from one tshark run: name -> the frames that carry it.
 std::map<std::string, Frames> experts(const fs::path& pcap, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> names = {"frame.number"};
-    names.insert(names.end(), kExperts.begin(), kExperts.end());
-    std::map<std::string, Frames> out;
-    for (const auto& row : fields(pcap, names, extra)) {
-        for (std::size_t i = 1; i < row.size(); ++i)
-            if (!row[i].empty()) out[names[i]].push_back(std::stoull(row[0]));
-    }
-    return out;
+    return experts_by_name(pcap, kExperts, extra);
 }
 
 // ---- HTTP and WebSocket as CSMP's server and clients write them.

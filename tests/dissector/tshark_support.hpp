@@ -14,6 +14,7 @@
 
 #include <pcap/pcap.h>
 
+#include <map>
 #include <memory>
 
 #include "replay/pcap_io.hpp"
@@ -122,6 +123,34 @@ inline Frames frames_where(const fs::path& pcap, const std::string& filter,
                            const std::vector<std::string>& extra = {}) {
     Frames out;
     for (const auto& row : fields(pcap, {"frame.number"}, extra, filter)) out.push_back(std::stoull(row[0]));
+    return out;
+}
+
+// The rows of the frames `filter` matches, keyed by frame number.
+inline std::map<std::uint64_t, Row> rows_by_frame(const fs::path& pcap, const std::vector<std::string>& names,
+                                                  const std::vector<std::string>& extra, const std::string& filter) {
+    std::vector<std::string> with_frame = {"frame.number"};
+    with_frame.insert(with_frame.end(), names.begin(), names.end());
+    std::map<std::uint64_t, Row> out;
+    for (auto& row : fields(pcap, with_frame, extra, filter)) {
+        std::uint64_t frame = std::stoull(row[0]);
+        row.erase(row.begin());
+        out[frame] = row;
+    }
+    return out;
+}
+
+// Each of the expert infos `names`, from one tshark run: name -> the frames
+// that carry it.
+inline std::map<std::string, Frames> experts_by_name(const fs::path& pcap, const std::vector<std::string>& experts,
+                                                     const std::vector<std::string>& extra) {
+    std::vector<std::string> names = {"frame.number"};
+    names.insert(names.end(), experts.begin(), experts.end());
+    std::map<std::string, Frames> out;
+    for (const auto& row : fields(pcap, names, extra)) {
+        for (std::size_t i = 1; i < row.size(); ++i)
+            if (!row[i].empty()) out[names[i]].push_back(std::stoull(row[0]));
+    }
     return out;
 }
 
