@@ -52,6 +52,14 @@ ProbeResult guarded(const ProbeContext& ctx, const std::function<ProbeResult(con
     }
 }
 
+// A chat message posted over HTTP with the client's session.
+HttpReply post_chat(Client& c, const std::string& room, const std::string& text) {
+    Json body;
+    body["message"] = text;
+    body["room_id"] = room;
+    return c.request("POST", "/chat/send", body.dump(), {{"x-session-id", c.session()}});
+}
+
 bool upgrade_accepted(Client& c, const std::string& target, int& status,
                       const std::map<std::string, std::string>& headers = {}) {
     status = 0;
@@ -97,10 +105,7 @@ ProbeResult room_acl(const ProbeContext& ctx) {
     std::string room = pair_room(a, b), marker = "private " + random_hex(6);
     Client ca = client_for(ctx), cx = client_for(ctx);
     ca.handshake(a);
-    Json body;
-    body["message"] = marker;
-    body["room_id"] = room;
-    auto sent = ca.request("POST", "/chat/send", body.dump(), {{"x-session-id", ca.session()}});
+    auto sent = post_chat(ca, room, marker);
     if (sent.status != 200)
         return result(Verdict::error, "a member's own message to " + room + " was refused: HTTP " +
                                           std::to_string(sent.status) + " " + shorten(sent.body));
@@ -237,10 +242,7 @@ ProbeResult at_rest_key(const ProbeContext& ctx) {
     std::string a = fresh("a"), room = pair_room(a, fresh("b")), marker = "at rest " + random_hex(6);
     Client c = client_for(ctx);
     c.handshake(a);
-    Json body;
-    body["message"] = marker;
-    body["room_id"] = room;
-    auto sent = c.request("POST", "/chat/send", body.dump(), {{"x-session-id", c.session()}});
+    auto sent = post_chat(c, room, marker);
     if (sent.status != 200)
         return result(Verdict::error, "the message to store was refused: HTTP " + std::to_string(sent.status));
     sqlite3* handle = nullptr;
