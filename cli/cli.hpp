@@ -75,6 +75,10 @@ void csmp_serve_options(po::options_description& o);
 void csmp_connect_options(po::options_description& o);
 int csmp_serve(const po::variables_map& vm);
 int csmp_connect(const po::variables_map& vm);
+void spchat_serve_options(po::options_description& o);
+void spchat_connect_options(po::options_description& o);
+int spchat_serve(const po::variables_map& vm);
+int spchat_connect(const po::variables_map& vm);
 
 // --server-file KEY=PATH options (repeatable): files of the server under
 // test that scenario checks read (a database). Throws UsageError.

@@ -3,6 +3,7 @@
 #include "secmsg/protocol.hpp"
 #include "slmp/protocol.hpp"
 #include "csmp/protocol.hpp"
+#include "spchat/protocol.hpp"
 
 namespace msglab {
 
@@ -19,6 +20,7 @@ void register_builtin_protocols(Registry& registry) {
     secmsg::register_protocol(registry);
     slmp::register_protocol(registry);
     csmp::register_protocol(registry);
+    spchat::register_protocol(registry);
 }
 
 }  // namespace msglab

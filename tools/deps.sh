@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev zlib1g-dev
   catch2
   clang-14 libclang-rt-14-dev
-  python3 python3-cryptography python3-websockets
+  python3 python3-cryptography python3-websockets python3-pycryptodome
   tshark wireshark-dev chromium
 )
 

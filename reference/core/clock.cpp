@@ -50,6 +50,14 @@ std::uint64_t Rng::below(std::uint64_t bound) {
     }
 }
 
+std::string uuid4(Rng& rng) {
+    Bytes b = rng.bytes(16);
+    b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);
+    b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);
+    std::string h = hex(b);
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
 SystemRng::SystemRng() : m_rng(std::make_unique<Botan::System_RNG>()) {}
 SystemRng::~SystemRng() = default;
 void SystemRng::fill(std::span<std::uint8_t> out) { m_rng->randomize(out.data(), out.size()); }

@@ -53,6 +53,9 @@ public:
     virtual Botan::RandomNumberGenerator& botan() = 0;
 };
 
+// A random (version 4) UUID in its text form, from `rng`.
+std::string uuid4(Rng& rng);
+
 // The operating system's generator.
 class SystemRng final : public Rng {
 public:

@@ -160,10 +160,15 @@ Bytes aes_ctr(ByteView key, ByteView iv, ByteView data) {
     return out;
 }
 
-Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext) {
-    if (nonce.empty()) throw std::invalid_argument("AES-GCM needs a non-empty nonce");
-    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/GCM", Botan::ENCRYPTION);
+namespace {
+
+Bytes aead_encrypt(const std::string& name, ByteView key, ByteView nonce, ByteView aad, ByteView plaintext) {
+    if (nonce.empty()) throw std::invalid_argument(name + " needs a non-empty nonce");
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/" + name, Botan::ENCRYPTION);
     mode->set_key(key.data(), key.size());
+    // The mode object is reused: a message that failed (or EAX, which keeps
+    // its nonce MAC after finish) must not leave state behind.
+    mode->reset();
     auto* aead = dynamic_cast<Botan::AEAD_Mode*>(mode);
     aead->set_associated_data(aad.data(), aad.size());
     mode->start(nonce.data(), nonce.size());
@@ -172,10 +177,14 @@ Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plain
     return Bytes(buf.begin(), buf.end());
 }
 
-std::optional<Bytes> aes_gcm_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag) {
+std::optional<Bytes> aead_decrypt(const std::string& name, ByteView key, ByteView nonce, ByteView aad,
+                                  ByteView ciphertext_and_tag) {
     if (nonce.empty() || ciphertext_and_tag.size() < 16) return std::nullopt;
-    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/GCM", Botan::DECRYPTION);
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/" + name, Botan::DECRYPTION);
     mode->set_key(key.data(), key.size());
+    // The mode object is reused: a message that failed (or EAX, which keeps
+    // its nonce MAC after finish) must not leave state behind.
+    mode->reset();
     auto* aead = dynamic_cast<Botan::AEAD_Mode*>(mode);
     aead->set_associated_data(aad.data(), aad.size());
     mode->start(nonce.data(), nonce.size());
@@ -186,6 +195,24 @@ std::optional<Bytes> aes_gcm_decrypt(ByteView key, ByteView nonce, ByteView aad,
         return std::nullopt;  // tag mismatch
     }
     return Bytes(buf.begin(), buf.end());
+}
+
+}  // namespace
+
+Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext) {
+    return aead_encrypt("GCM", key, nonce, aad, plaintext);
+}
+
+std::optional<Bytes> aes_gcm_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag) {
+    return aead_decrypt("GCM", key, nonce, aad, ciphertext_and_tag);
+}
+
+Bytes aes_eax_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext) {
+    return aead_encrypt("EAX", key, nonce, aad, plaintext);
+}
+
+std::optional<Bytes> aes_eax_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag) {
+    return aead_decrypt("EAX", key, nonce, aad, ciphertext_and_tag);
 }
 
 X25519KeyPair x25519_generate(Rng& rng) {

@@ -35,6 +35,10 @@ std::optional<Bytes> aes_cbc_decrypt(ByteView key, ByteView iv, ByteView ciphert
 Bytes aes_ctr(ByteView key, ByteView iv, ByteView data);  // 16-byte initial counter block
 Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext);  // ct || tag16
 std::optional<Bytes> aes_gcm_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag);
+// EAX (Bellare, Rogaway, Wagner) with a 16-byte tag, as pycryptodome's
+// default: any nonce length above zero.
+Bytes aes_eax_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext);  // ct || tag16
+std::optional<Bytes> aes_eax_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag);
 
 // X25519 (RFC 7748).
 using X25519Key = std::array<std::uint8_t, 32>;

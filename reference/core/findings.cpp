@@ -125,6 +125,25 @@ const std::vector<FindingCode>& finding_catalogue() {
          "The endpoint runs in debug mode: it says so, serves its API documentation, and its errors carry "
          "internal details (traces, paths).",
          "Turn debug mode off in deployments; answer errors with a generic message and log the details."},
+        {"HIDDEN_TRIGGER", 912, Severity::high, "Hidden behaviour behind a magic input",
+         "A particular input (a magic string) makes the endpoint do something undocumented that other input does "
+         "not: the classic shape of a backdoor trigger.",
+         "Remove the hidden branch; every input goes through the documented handling."},
+        {"NAME_NOT_RELEASED", 404, Severity::medium, "Name kept bound after its holder let go of it",
+         "A name a connection gave up (by renaming, or by closing) stays bound to it, so nobody can use that name "
+         "again: one client locks others out of any name it once said.",
+         "Release a name on rename and on disconnect, and bind each connection to one name at a time."},
+        {"SENDER_NOT_VERIFIED", 290, Severity::high, "Relayed message carries a sender the server did not check",
+         "The server relays a message whose sender field names someone other than the connection it came from, "
+         "so any client can send in anyone's name.",
+         "Set the sender from the authenticated connection, or refuse messages whose sender field differs."},
+        {"PLAINTEXT_TRAFFIC", 319, Severity::high, "Messages cross the network in clear",
+         "Chat travels as plain text: anyone on the path reads and alters it, and nothing detects the change.",
+         "Run the protocol inside TLS, or encrypt and authenticate messages end to end."},
+        {"KEY_FROM_PUBLIC_DATA", 321, Severity::high, "Keys derived from public data",
+         "Encryption keys derive from a constant and values sent in clear, so whoever sees the traffic derives "
+         "the keys: the encryption hides nothing.",
+         "Derive keys from a secret the parties agreed (an authenticated key exchange), never from a constant."},
         {"CRASH", 119, Severity::high, "Crash on crafted input",
          "Crafted input made the implementation crash or trip a sanitizer.",
          "Fix the memory-safety bug; fuzz the parser with sanitizers in CI."},

@@ -1,6 +1,7 @@
 #include "csmp/app.hpp"
 
 #include "csmp/wire.hpp"
+#include "core/pyjson.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -17,41 +18,8 @@ std::string dump(const Json& j) {
 }
 
 // A WebSocket message as the original's server writes it: Python's
-// json.dumps defaults (", " and ": " between items, non-ASCII escaped), as
-// its capture shows.
-void python_dumps(const Json& j, std::string& out) {
-    switch (j.type()) {
-        case Json::value_t::object: {
-            out += '{';
-            bool first = true;
-            for (auto it = j.begin(); it != j.end(); ++it) {
-                if (!first) out += ", ";
-                first = false;
-                out += Json(it.key()).dump(-1, ' ', true, Json::error_handler_t::replace);
-                out += ": ";
-                python_dumps(it.value(), out);
-            }
-            out += '}';
-            return;
-        }
-        case Json::value_t::array: {
-            out += '[';
-            for (std::size_t i = 0; i < j.size(); ++i) {
-                if (i) out += ", ";
-                python_dumps(j[i], out);
-            }
-            out += ']';
-            return;
-        }
-        default: out += j.dump(-1, ' ', true, Json::error_handler_t::replace); return;
-    }
-}
-
-std::string ws_dump(const Json& j) {
-    std::string out;
-    python_dumps(j, out);
-    return out;
-}
+// json.dumps defaults, as its capture shows.
+std::string ws_dump(const Json& j) { return python_dumps(j); }
 
 HttpResponse json_response(int status, const Json& body) {
     HttpResponse r;
@@ -169,11 +137,7 @@ std::string App::new_session_id() {
         std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx", static_cast<unsigned long long>(++m_counter));
         return buf;
     }
-    Bytes b = m_rng.bytes(16);
-    b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);
-    b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);
-    std::string h = hex(b);
-    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+    return uuid4(m_rng);
 }
 
 void App::drop_expired(std::uint64_t now_s) {
