@@ -160,4 +160,38 @@ void msglab_slmp_auth_token(const char *user, size_t user_len, const char *secre
     out[64] = '\0';
 }
 
+// ---- SP-SimpleChat ----
+
+long msglab_base64url_decode_unpadded(const char *text, size_t len, uint8_t *out, size_t cap) {
+    try {
+        auto raw = crypto::base64_decode(std::string_view(text, len), crypto::Base64Alphabet::url,
+                                         crypto::Base64Padding::optional);
+        if (!raw || raw->size() > cap) return -1;
+        std::copy(raw->begin(), raw->end(), out);
+        return static_cast<long>(raw->size());
+    } catch (const std::exception &) {
+        return -1;
+    }
+}
+
+void msglab_spchat_file_key(const uint8_t session_key[32], const uint8_t *file_nonce, size_t nonce_len,
+                            uint8_t file_key[32]) {
+    Bytes key = crypto::hkdf_sha256(ByteView(session_key, 32), ByteView(file_nonce, nonce_len), as_bytes("file-key"),
+                                    32);
+    std::copy(key.begin(), key.end(), file_key);
+}
+
+long msglab_aes256_eax_open(const uint8_t key[32], const uint8_t *nonce, size_t nonce_len, const uint8_t *sealed,
+                            size_t sealed_len, uint8_t *plaintext, size_t cap) {
+    try {
+        auto pt = crypto::aes_eax_decrypt(ByteView(key, 32), ByteView(nonce, nonce_len), {},
+                                          ByteView(sealed, sealed_len));
+        if (!pt || pt->size() > cap) return -1;
+        std::copy(pt->begin(), pt->end(), plaintext);
+        return static_cast<long>(pt->size());
+    } catch (const std::exception &) {
+        return -1;
+    }
+}
+
 }  // extern "C"

@@ -1,6 +1,7 @@
 /* The C interface the dissector uses to reach msglab's C++ core: key log
  * parsing, SecMsg key derivation, the SegMSG cipher and the hashes; for
- * SLMP base64, P-256 key checks and Fernet. */
+ * SLMP base64, P-256 key checks and Fernet; for SP-SimpleChat base64url,
+ * the file key and AES-EAX. */
 #ifndef MSGLAB_BRIDGE_H
 #define MSGLAB_BRIDGE_H
 
@@ -64,6 +65,22 @@ long msglab_fernet_open(const uint8_t key[32], const char *token, size_t len, ui
                         int *hmac_ok);
 /* Lowercase hex SHA-256(user || secret): 64 characters and a NUL. */
 void msglab_slmp_auth_token(const char *user, size_t user_len, const char *secret, char out[65]);
+
+/* ---- SP-SimpleChat ---- */
+
+/* RFC 4648 base64url with '=' padding optional (the original sends none).
+ * Returns the decoded length, or -1 when the text is not base64url or the
+ * result would not fit `cap` bytes. */
+long msglab_base64url_decode_unpadded(const char *text, size_t len, uint8_t *out, size_t cap);
+/* A file's key: HKDF-SHA256(IKM = session_key, salt = file_nonce,
+ * info = "file-key", L = 32). */
+void msglab_spchat_file_key(const uint8_t session_key[32], const uint8_t *file_nonce, size_t nonce_len,
+                            uint8_t file_key[32]);
+/* AES-256-EAX with a 16-byte tag and no associated data: `sealed` is the
+ * ciphertext and the tag. When the tag verifies writes the plaintext (at most
+ * `cap` bytes) and returns its length, else returns -1. */
+long msglab_aes256_eax_open(const uint8_t key[32], const uint8_t *nonce, size_t nonce_len, const uint8_t *sealed,
+                            size_t sealed_len, uint8_t *plaintext, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,8 @@ void proto_register_slmp(void);
 void proto_reg_handoff_slmp(void);
 void proto_register_csmp(void);
 void proto_reg_handoff_csmp(void);
+void proto_register_spchat(void);
+void proto_reg_handoff_spchat(void);
 
 void plugin_register(void)
 {
@@ -38,4 +40,9 @@ void plugin_register(void)
     csmp.register_protoinfo = proto_register_csmp;
     csmp.register_handoff = proto_reg_handoff_csmp;
     proto_register_plugin(&csmp);
+
+    static proto_plugin spchat;
+    spchat.register_protoinfo = proto_register_spchat;
+    spchat.register_handoff = proto_reg_handoff_spchat;
+    proto_register_plugin(&spchat);
 }

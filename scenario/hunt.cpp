@@ -147,7 +147,17 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
         std::vector<const replay::ExtractedMessage*> with_plaintext;
         for (std::size_t i = 0; i < list.size(); ++i) {
             const auto* m = list[i];
+            // Encrypted content that opened with no key log at all: its keys
+            // derive from what the capture itself carries.
+            if (m->decoded.plaintext && m->decoded.authenticated && p->keylog_labels.empty())
+                report("KEY_FROM_PUBLIC_DATA", {m->last_frame}, m->bytes,
+                       "stream " + std::to_string(id) + ": a " + m->decoded.type +
+                           " decrypted from the capture alone, without any key log");
             if (m->from == Peer::server) {
+                for (const auto& a : m->decoded.anomalies)
+                    if (a.find("hidden reply") != std::string::npos)
+                        report("HIDDEN_TRIGGER", {m->last_frame}, m->bytes,
+                               "stream " + std::to_string(id) + ": the target sent " + a);
                 if (m->decoded.type == answer_type) {
                     established = true;
                     if (auto share = share_field.empty() ? std::nullopt : field(m->bytes, share_field)) {
@@ -177,8 +187,9 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
                            "stream " + std::to_string(id) + ": a message with " + a + " was answered");
             }
             if (!reply) continue;
-            // A late handshake: the opening type again inside a keyed session, answered in kind.
-            if (established && i > 0 && m->decoded.type == opening_type && reply->decoded.type == answer_type)
+            // A late handshake: the opening type again inside a keyed session,
+            // answered in kind (only protocols with session keys have one).
+            if (!p->keylog_labels.empty() && established && i > 0 && m->decoded.type == opening_type && reply->decoded.type == answer_type)
                 report("LATE_HANDSHAKE_ACCEPTED", frames({m->last_frame}), m->bytes,
                        "stream " + std::to_string(id) + ": " + opening_type + " inside an established session was answered with " + answer_type);
             if (!m->decoded.authenticated) continue;

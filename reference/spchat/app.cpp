@@ -64,6 +64,8 @@ std::vector<std::string> App::members(const std::string& room) const {
         auto c = m_conns.find(m);
         out.push_back(c == m_conns.end() || c->second.nick.empty() ? "unknown" : c->second.nick);
     }
+    // The original lists a Python set (no order); sorted is deterministic.
+    std::sort(out.begin(), out.end());
     return out;
 }
 

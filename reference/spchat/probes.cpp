@@ -70,8 +70,9 @@ Json chat(const std::string& room, const std::string& text) {
     return j;
 }
 
-// Every message that arrives within `wait`.
-std::vector<Json> drain(Client& c, ms wait) {
+// Every message that arrives within `wait`, or up to the first for which
+// `stop` holds.
+std::vector<Json> drain(Client& c, ms wait, const std::function<bool(const Json&)>& stop = nullptr) {
     std::vector<Json> out;
     const auto end = std::chrono::steady_clock::now() + wait;
     for (;;) {
@@ -80,9 +81,14 @@ std::vector<Json> drain(Client& c, ms wait) {
         auto r = c.receive(left);
         if (r.status != Client::Status::message) break;
         out.push_back(std::move(r.message));
+        if (stop && stop(out.back())) break;
     }
     return out;
 }
+
+// How long the absence of a relay is waited for: a server on loopback relays
+// within milliseconds.
+constexpr ms kQuiet{800};
 
 ProbeResult guarded(const ProbeContext& ctx, const std::function<ProbeResult(const ProbeContext&)>& body) {
     try {
@@ -129,7 +135,7 @@ ProbeResult room_acl(const ProbeContext& ctx) {
     const std::string secret = "for members only " + fresh("s");
     owner.send(chat(room, secret));
     bool read = false;
-    for (const auto& msg : drain(intruder, ctx.timeout))
+    for (const auto& msg : drain(intruder, ctx.timeout, [&](const Json& m) { return text_of(m) == secret; }))
         if (text_of(msg) == secret) read = true;
     return result(Verdict::broken,
                   std::string("a client without the password joined the protected room") +
@@ -147,12 +153,12 @@ ProbeResult magic_trigger(const ProbeContext& ctx) {
     drain(a, 200ms);
     for (const char* trigger : {"BACKDOOR", "backdoor"}) {
         a.send(chat(room, trigger));
-        for (const auto& msg : drain(a, 700ms)) {
+        for (const auto& msg : drain(a, kQuiet)) {
             return result(Verdict::broken, "the text '" + std::string(trigger) + "' got a reply only its sender saw",
                           {{"reply", shorten(msg.dump())}});
         }
         bool relayed = false;
-        for (const auto& msg : drain(b, ctx.timeout))
+        for (const auto& msg : drain(b, ctx.timeout, [&](const Json& m) { return text_of(m) == trigger; }))
             if (text_of(msg) == trigger && string_field(msg, "nick") == na) relayed = true;
         if (!relayed)
             return result(Verdict::broken, "the text '" + std::string(trigger) + "' was not relayed to the room");
@@ -221,7 +227,7 @@ ProbeResult file_from(const ProbeContext& ctx) {
                             {"kdf", "HKDF-SHA256"}, {"file_nonce_b64", b64url(Bytes(16, 1))}};
     start["sig"] = "";
     a.send(start);
-    for (const auto& msg : drain(b, ctx.timeout))
+    for (const auto& msg : drain(b, kQuiet))
         if (msg["type"] == "FILE_START")
             return result(Verdict::broken, "a FILE_START from '" + na + "' claiming to be from '" + victim + "' was relayed",
                           {{"relayed", shorten(msg.dump())}});
@@ -248,7 +254,7 @@ ProbeResult plaintext_chat(const ProbeContext& ctx) {
     drain(a, 200ms);
     const std::string secret = "meet at the usual place " + fresh("t");
     a.send(chat(room, secret));
-    for (const auto& msg : drain(b, ctx.timeout))
+    for (const auto& msg : drain(b, ctx.timeout, [&](const Json& m) { return text_of(m) == secret; }))
         if (text_of(msg) == secret)
             return result(Verdict::broken, "the chat line crossed the wire as JSON text, readable by anyone on the path",
                           {{"seen", shorten(msg.dump())}});
@@ -277,7 +283,7 @@ ProbeResult file_key(const ProbeContext& ctx) {
     // Read what reached b with nothing but the frames themselves.
     Bytes key;
     std::string recovered;
-    for (const auto& msg : drain(b, ctx.timeout)) {
+    for (const auto& msg : drain(b, ctx.timeout, [](const Json& m) { return m["type"] == "FILE_END"; })) {
         if (msg["type"] == "FILE_START") {
             auto offer = read_offer(msg);
             if (offer) key = spchat::file_key(zero_session_key(), offer->second);

@@ -54,7 +54,7 @@ std::string listening_port(const std::string& first_line) {
 
 }  // namespace
 
-TEST_CASE("msglab --help lists every command; --version prints one", "[cli]") {
+TEST_CASE("msglab --help lists every command, --version prints one", "[cli]") {
     auto r = run_msglab("--help");
     CHECK(r.exit_code == 0);
     for (const char* c : {"protocols", "plants", "findings", "serve", "connect", "capture", "decode", "replay",

@@ -107,7 +107,7 @@ TEST_CASE("DeterministicRng repeats for a seed and differs across seeds", "[cryp
     for (int i = 0; i < 1000; ++i) CHECK(a.below(10) < 10);
 }
 
-TEST_CASE("AES-CBC rejects bad ciphertext lengths; GCM rejects a bad tag", "[crypto][aes]") {
+TEST_CASE("AES-CBC rejects bad ciphertext lengths, GCM rejects a bad tag", "[crypto][aes]") {
     Bytes key(16, 1), iv(16, 2);
     CHECK_FALSE(aes_cbc_decrypt(key, iv, Bytes(15)));
     CHECK_FALSE(aes_cbc_decrypt(key, iv, Bytes{}));

@@ -7,7 +7,7 @@
 
 using namespace msglab;
 
-TEST_CASE("Key log lines parse strictly; files tolerate junk", "[keylog]") {
+TEST_CASE("Key log lines parse strictly, files tolerate junk", "[keylog]") {
     auto e = parse_keylog_line("SECMSG_MASTER_SECRET 0011 aabbcc\r\n");
     REQUIRE(e);
     CHECK(e->label == "SECMSG_MASTER_SECRET");

@@ -171,7 +171,7 @@ TEST_CASE("Rooms: room_<a>_<b> admits a and b, other rooms only when open", "[cs
     CHECK(planted.app->admit_chat("/ws/chat?session_id=" + eve + "&room_id=room_alice_bob", planted.now).ok);
 }
 
-TEST_CASE("WebSocket chat through the app: relayed to the room after it is stored; errors are messages",
+TEST_CASE("WebSocket chat through the app: relayed to the room after it is stored, errors are messages",
           "[csmp][app]") {
     Fixture f;
     std::string alice = f.handshake("alice"), bob = f.handshake("bob"), carol = f.handshake("carol");
@@ -243,7 +243,7 @@ TEST_CASE("Chat frames beyond the rate get an error, and bounds on sessions hold
     CHECK(f.call("POST", "/handshake/", R"({"client_id":"dave"})").status == 200);
 }
 
-TEST_CASE("Call sockets: one identity's calls stay with its session; planted, the newest socket wins",
+TEST_CASE("Call sockets: one identity's calls stay with its session, planted, the newest socket wins",
           "[csmp][app]") {
     Fixture f;
     std::string alice = f.handshake("alice"), bob = f.handshake("bob"), bob_again = f.handshake("bob");

@@ -64,7 +64,7 @@ TEST_CASE("A call goes ringing, connected, ended with the original's messages", 
     CHECK(h[0].ended_ms == 1400);
 }
 
-TEST_CASE("Only the parties signal a call, only to each other; illegal transitions are errors", "[csmp][calls]") {
+TEST_CASE("Only the parties signal a call, only to each other, illegal transitions are errors", "[csmp][calls]") {
     Book b;
     b.book.event("alice", ev({{"type", "call:init"}, {"to", "bob"}}), 0);
     Json sdp = {{"type", "answer"}};
@@ -88,7 +88,7 @@ TEST_CASE("Only the parties signal a call, only to each other; illegal transitio
     CHECK(error_code(b.book.event("bob", ev({{"type", "call:answer"}, {"to", "alice"}, {"call_id", "call-1"}, {"sdp", sdp}}), 3)) == "unknown_call");
 }
 
-TEST_CASE("Calls time out: ringing ones are missed, idle ones end; offline parties end them", "[csmp][calls]") {
+TEST_CASE("Calls time out: ringing ones are missed, idle ones end, offline parties end them", "[csmp][calls]") {
     CallConfig c;
     c.ring_timeout_ms = 1000;
     c.idle_timeout_ms = 5000;

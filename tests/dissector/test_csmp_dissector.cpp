@@ -578,11 +578,11 @@ TEST_CASE("CSMP: malformed JSON is a note, and no input makes an exception", "[d
 // ---------------------------------------------------------------------------
 // 3. Where CSMP is recognised, and stability across passes.
 
-TEST_CASE("CSMP: the ws heuristic and the HTTP routes off port 8000; the heuristic can be disabled",
+TEST_CASE("CSMP: the ws heuristic and the HTTP routes off port 8000, the heuristic can be disabled",
           "[dissector][csmp]") {
     REQUIRE_TSHARK();
     ReadableTempDir dir;
-    Csmp w(dir / "elsewhere.pcap", 9000);
+    Csmp w(dir / "elsewhere.pcap", 8900);
     Exchange root = w.exchange(http_request("GET", "/"), http_response(200, "OK", R"({"message":"hi"})"));
     Exchange hs = w.handshake("alice", kSidAlice);
     Exchange other = w.exchange(http_request("GET", "/anything", "", {"x-session-id: " + kSidAlice}),
@@ -614,8 +614,8 @@ TEST_CASE("CSMP: the ws heuristic and the HTTP routes off port 8000; the heurist
     // Without the heuristic the WebSocket messages are not CSMP; HTTP still is.
     CHECK(frames_where(w.path(), "csmp", {"--disable-heuristic", "csmp_ws"}) ==
           Frames{hs.request, hs.response, other.request, other.response});
-    // The port preference: port 9000 as CSMP's makes "/" CSMP.
-    CHECK(frames_where(w.path(), "csmp.type == \"root\"", {"-o", "csmp.tcp.port:9000"}) == Frames{root.request});
+    // The port preference: port 8900 as CSMP's makes "/" CSMP.
+    CHECK(frames_where(w.path(), "csmp.type == \"root\"", {"-o", "csmp.tcp.port:8900"}) == Frames{root.request});
 }
 
 TEST_CASE("CSMP: one pass and two passes agree on every field and expert info", "[dissector][csmp]") {

@@ -87,7 +87,7 @@ TEST_CASE("Each CSMP plant's scenarios FAIL against it, and only they", "[scenar
     }
 }
 
-TEST_CASE("probe steps: the trace records the check and its evidence; a missing file or check is an ERROR",
+TEST_CASE("probe steps: the trace records the check and its evidence, a missing file or check is an ERROR",
           "[scenario][csmp]") {
     CsmpServer planted({"csmp.room-no-acl"});
     RunOptions o;
@@ -111,7 +111,7 @@ TEST_CASE("probe steps: the trace records the check and its evidence; a missing 
     CHECK(r.unreachable);
 }
 
-TEST_CASE("A hunt of the clean CSMP server finds only its design findings; every plant is detected",
+TEST_CASE("A hunt of the clean CSMP server finds only its design findings, every plant is detected",
           "[hunt][csmp]") {
     auto hunt = [](const CsmpServer& s, const fs::path& out) {
         HuntOptions o;

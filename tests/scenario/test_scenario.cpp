@@ -14,6 +14,7 @@
 #include "scenario/runner.hpp"
 #include "echo_server.hpp"
 #include "csmp_server.hpp"
+#include "spchat_server.hpp"
 #include "slmp_server.hpp"
 #include "support.hpp"
 
@@ -276,6 +277,19 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
             RunOptions o;
             o.target = server.target();
             o.server_files = server.files();
+            RunResult r = run_scenario(load_scenario(f), o);
+            if (r.finding) triggered.insert(r.finding->code);
+        }
+    }
+    // SP-SimpleChat's library (probe checks), clean and with each plant.
+    std::vector<std::vector<std::string>> spchat_plants = {{}};
+    for (const auto* p : Registry::builtin().plants_of("spchat")) spchat_plants.push_back({p->id});
+    auto spchat_library = scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "spchat").string());
+    for (const auto& plants : spchat_plants) {
+        SpchatServer server(plants);
+        for (const auto& f : spchat_library) {
+            RunOptions o;
+            o.target = server.target();
             RunResult r = run_scenario(load_scenario(f), o);
             if (r.finding) triggered.insert(r.finding->code);
         }

@@ -108,7 +108,7 @@ TEST_CASE("Each SLMP plant's scenarios FAIL against it, and only they", "[scenar
     }
 }
 
-TEST_CASE("alive: a target that died after accepting is a FAIL; one never there is unreachable", "[scenario][slmp]") {
+TEST_CASE("alive: a target that died after accepting is a FAIL, one never there is unreachable", "[scenario][slmp]") {
     Scenario s = load_scenario((kSlmpLibrary / "bad-key.yaml").string());
     SlmpServer crashing({"slmp.crash-on-bad-input"});
     RunOptions o;
