@@ -177,7 +177,14 @@ int cmd_decode(const std::string& name, const Args& args) {
                 line << " " << (dot == std::string::npos ? f.name : f.name.substr(dot + 1)) << "=" << f.value;
             }
             if (!d.session_id.empty()) line << " session=" << d.session_id;
-            if (d.plaintext) line << "  \"" << printable(*d.plaintext) << "\"";
+            if (d.plaintext) {
+                // A line stays a line: long plaintexts (file chunks) are cut;
+                // --json has them whole.
+                constexpr std::size_t kShown = 160;
+                const Bytes& p = *d.plaintext;
+                if (p.size() <= kShown) line << "  \"" << printable(p) << "\"";
+                else line << "  \"" << printable(ByteView(p.data(), kShown)) << "\"... (" << p.size() << " bytes)";
+            }
             for (const auto& a : d.anomalies) line << "  [!] " << a;
             std::cout << line.str() << "\n";
         },
