@@ -15,13 +15,14 @@ endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 MSGLAB := $(BUILD)/cli/msglab
 
-FUZZ_TARGETS := secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls fernet keylog pcap scenario
+FUZZ_TARGETS := secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls spchat_frame spchat_files \
+  spchat_app fernet keylog pcap scenario
 # What `make check-sanitize` builds and runs under ASan and UBSan: the
 # protocols' codecs, sessions, servers and clients, replay, and every seed
 # corpus (the scenario, hunt, report and command tests run in `make check`).
 SANITIZE_TARGETS := msglab core_tests secmsg_tests secmsg_overflow_probe slmp_tests csmp_tests csmp_wire_tests \
-  replay_tests $(addsuffix _replay,$(FUZZ_TARGETS))
-SANITIZE_LABELS := core|secmsg|slmp|csmp|replay|fuzz
+  spchat_tests replay_tests $(addsuffix _replay,$(FUZZ_TARGETS))
+SANITIZE_LABELS := core|secmsg|slmp|csmp|spchat|replay|fuzz
 
 .PHONY: all deps configure build check check-sanitize bench audit install-plugin fuzzers clean help
 

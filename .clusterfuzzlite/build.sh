@@ -7,7 +7,8 @@
 src=${MSGLAB_SRC:-$SRC/msglab}
 # The scenario target links the system's yaml-cpp, built against libstdc++
 # while OSS-Fuzz compiles with libc++; it stays with the local campaigns.
-targets="secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls fernet keylog pcap"
+targets="secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls spchat_frame spchat_files spchat_app
+  fernet keylog pcap"
 
 # Botan 2, static, compiled with the same compiler and flags.
 if [ -d "$SRC/botan" ]; then
@@ -32,5 +33,6 @@ for t in $targets; do
   cp "$build/fuzzers/${t}_fuzzer" "$OUT/"
   rm -f "$OUT/${t}_fuzzer_seed_corpus.zip"
   (cd "$src/fuzzers/corpus/$t" && zip -q -j "$OUT/${t}_fuzzer_seed_corpus.zip" ./*)
-  cp "$src/fuzzers/dicts/$t.dict" "$OUT/${t}_fuzzer.dict"
+  # Not every target has a dictionary (csmp_calls drives App with opcodes).
+  if [ -f "$src/fuzzers/dicts/$t.dict" ]; then cp -L "$src/fuzzers/dicts/$t.dict" "$OUT/${t}_fuzzer.dict"; fi
 done

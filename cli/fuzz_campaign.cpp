@@ -54,6 +54,28 @@ const std::vector<TargetInfo>& targets() {
          "CSMP's server logic: sessions, rooms, call sockets and the call state machine through any sequence of "
          "handshakes, upgrades, call events, raw frames, closes and timers (plants with --plant)",
          400},
+        // nlohmann's JSON, instrumented, parsed and written back several
+        // times per frame (libFuzzer's per-feature bookkeeping takes a third
+        // of a run), and one run in four seals and opens a chunk: about 430/s
+        // measured in `msglab fuzz` on two cores, held to 200.
+        {"spchat_frame", "spchat", false,
+         "SP-SimpleChat's BE32 framing in pieces against a one-shot cut, the message parser with round trips "
+         "through both writers, and the stream codec on both directions (file chunks opened)",
+         200},
+        // Chunks sealed under the real keys, every file written, renamed and
+        // read back in a temporary folder, the folder walked after every op:
+        // about 155/s measured, held to 75.
+        {"spchat_files", "spchat", true,
+         "SP-SimpleChat's file receiver: FILE_START, FILE_CHUNK and FILE_END sequences (hostile names, ids, sizes, "
+         "tampered or out-of-order chunks, manual accept), safe_name, base64 and the chunk cipher",
+         75},
+        // Up to 64 events per run, every frame App sends parsed again for the
+        // invariants: about 310/s measured (csmp_calls: 350 alongside), held
+        // to 150.
+        {"spchat_app", "spchat", true,
+         "SP-SimpleChat's server logic: connections, nicks, rooms with passwords and member lists, chat and file "
+         "relay, raw and oversized frames, every combination of the plants (hunted with --plant)",
+         150},
         {"fernet", "core", false, "Fernet token parser and verification, and encrypt/decrypt round trips", 10000},
         {"keylog", "core", false, "key log line parser", 10000},
         {"pcap", "core", false, "pcap reader, TCP reassembly and message extraction", 10000},

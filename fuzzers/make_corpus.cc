@@ -17,6 +17,7 @@
 #include "secmsg/session.hpp"
 #include "slmp/codec.hpp"
 #include "slmp_fixture.hpp"
+#include "spchat/wire.hpp"
 
 using namespace msglab;
 namespace fs = std::filesystem;
@@ -138,6 +139,289 @@ void slmp_seeds(const fs::path& out) {
     for (const auto& s : sessions) put(out / "slmp_session", name_of(s), s);
 }
 
+// ---- SP-SimpleChat ----
+
+std::string_view text_of(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// A frame of an SP-SimpleChat capture: its connection and side.
+struct SpchatFrame {
+    std::uint64_t stream;
+    Peer from;
+    Bytes bytes;  // BE32 length and body
+};
+// One capture's frames, in the order they arrived.
+using SpchatCapture = std::vector<SpchatFrame>;
+
+std::map<std::uint64_t, std::vector<SpchatFrame>> by_stream(const SpchatCapture& capture) {
+    std::map<std::uint64_t, std::vector<SpchatFrame>> out;
+    for (const auto& f : capture) out[f.stream].push_back(f);
+    return out;
+}
+// Frames over this stay out of the seeds (the capture's FILE_CHUNKs are
+// 10 KB and 44 KB of JSON): libFuzzer's -max_len follows the largest seed,
+// and every run would pay for it. The targets seal chunks of their own.
+constexpr std::size_t kSpchatSeedFrame = 4096;
+
+// spchat_frame_fuzzer.cc: a stream cut at `cuts` (mode 0), records of a
+// connection (mode 2).
+Bytes spchat_stream_seed(std::uint8_t selector, std::initializer_list<std::uint16_t> cuts, ByteView stream) {
+    Bytes out = cat({u8(selector), u8(static_cast<std::uint8_t>(cuts.size()))});
+    for (auto c : cuts) out = cat({out, be16(c)});
+    return cat({out, stream});
+}
+Bytes spchat_record(Peer from, ByteView bytes) {
+    return cat({u8(from == Peer::server ? 1 : 0), be16(static_cast<std::uint16_t>(bytes.size())), bytes});
+}
+
+void spchat_capture_seeds(const fs::path& out, const SpchatCapture& capture) {
+    // Seeds stay short (a few frames each, under kSpchatSeedWindow bytes):
+    // libFuzzer's mutations start as long as the longest seed, and every run
+    // of a long input costs more.
+    constexpr std::size_t kSpchatSeedWindow = 512;
+    for (const auto& [stream, frames] : by_stream(capture)) {
+        Bytes dir[2], connection = u8(2);
+        auto flush = [&] {
+            if (connection.size() > 1) put(out / "spchat_frame", name_of(connection), connection);
+            for (int side = 0; side < 2; ++side) {
+                if (dir[side].empty()) continue;
+                // Cut inside the first length prefix and inside the first
+                // body; then the same with the 256-byte bound.
+                for (std::uint8_t bound : {0, 4}) {
+                    Bytes seed =
+                        spchat_stream_seed(static_cast<std::uint8_t>(bound | (side ? 0x20 : 0)), {3, 40}, dir[side]);
+                    put(out / "spchat_frame", name_of(seed), seed);
+                }
+                dir[side].clear();
+            }
+            connection = u8(2);
+        };
+        for (const auto& f : frames) {
+            if (f.bytes.size() > kSpchatSeedFrame) continue;
+            // The body alone (mode 1).
+            Bytes body = cat({u8(1), ByteView(f.bytes).subspan(4)});
+            put(out / "spchat_frame", name_of(body), body);
+            if (connection.size() + f.bytes.size() + 3 > kSpchatSeedWindow) flush();
+            Bytes& d = dir[f.from == Peer::server ? 1 : 0];
+            d = cat({d, f.bytes});
+            connection = cat({connection, spchat_record(f.from, f.bytes)});
+        }
+        flush();
+    }
+}
+
+// spchat_app_fuzzer.cc ops. Connections are picked by their place among the
+// open ones; nicks, rooms, passwords and texts by their place in its tables.
+namespace app {
+Bytes open_conn() { return {0}; }
+Bytes close_conn(std::uint8_t c) { return {1, c}; }
+Bytes hello(std::uint8_t c, std::uint8_t nick) { return {2, c, nick}; }
+Bytes join(std::uint8_t c, std::uint8_t room, std::uint8_t password) { return {3, c, room, password}; }
+Bytes msg(std::uint8_t c, std::uint8_t room, std::uint8_t text) { return {4, c, room, text}; }
+Bytes who(std::uint8_t c, std::uint8_t room) { return {5, c, room}; }
+Bytes other(std::uint8_t c, std::uint8_t which) { return {6, c, which}; }  // 0 LEAVE, 1 QUIT, 2 PING, 3 NOPE
+Bytes file(std::uint8_t c, std::uint8_t type, std::uint8_t from, std::uint8_t to, std::uint8_t id) {
+    return {7, c, type, from, to, id};
+}
+Bytes frame(std::uint8_t c, std::string_view body) {
+    return cat({Bytes{8, c}, be16(static_cast<std::uint16_t>(body.size())), as_bytes(body)});
+}
+Bytes stream(std::uint8_t c, ByteView bytes) {
+    return cat({Bytes{9, c}, be16(static_cast<std::uint16_t>(bytes.size())), bytes});
+}
+Bytes prefix(std::uint8_t c, std::uint16_t x) { return cat({Bytes{10, c}, be16(x)}); }
+Bytes flush() { return {11}; }
+constexpr std::uint8_t alice = 0, bob = 1, carol = 2, Alice = 3;                          // nicks
+constexpr std::uint8_t lobby = 0, room1 = 1, vault = 2, staff = 3, secret = 7, none = 0x80;  // rooms
+constexpr std::uint8_t hunter2 = 0, pw1 = 1, no_password = 0x80, not_a_string = 0x40;        // passwords
+constexpr std::uint8_t hi = 0, backdoor = 1;                                                // texts
+}  // namespace app
+
+// spchat_files_fuzzer.cc ops.
+namespace files {
+Bytes start(std::uint8_t slot, std::uint8_t id, std::uint8_t name, std::uint16_t len, std::uint8_t flags) {
+    return cat({Bytes{0, slot, id, name}, be16(len), u8(flags)});
+}
+Bytes chunk(std::uint8_t slot, std::uint16_t len, std::uint8_t flags) {
+    return cat({Bytes{1, slot}, be16(len), u8(flags)});
+}
+Bytes end(std::uint8_t slot, std::uint8_t flags) { return {2, slot, flags}; }
+Bytes accept(std::uint8_t slot, std::uint8_t how) { return {3, slot, how}; }
+Bytes raw(ByteView json) { return cat({u8(4), be16(static_cast<std::uint16_t>(json.size())), json}); }
+Bytes safe(std::string_view name) { return cat({u8(5), u8(static_cast<std::uint8_t>(name.size())), as_bytes(name)}); }
+Bytes b64(std::string_view text) { return cat({u8(6), u8(static_cast<std::uint8_t>(text.size())), as_bytes(text)}); }
+Bytes sender(std::uint16_t len, std::uint8_t fill) { return cat({u8(7), be16(len), u8(fill)}); }
+constexpr std::uint16_t big = 0xF000 + 0x0400;  // 32768 + 8192 bytes: two chunks, under 48 KiB
+constexpr std::uint16_t too_big = 0xF000 + 0x0900;  // 51200 bytes: over 48 KiB
+}  // namespace files
+
+void spchat_seeds(const fs::path& out, const std::vector<SpchatCapture>& captures) {
+    for (const auto& c : captures) spchat_capture_seeds(out, c);
+
+    // Frames: bodies the capture does not have.
+    const std::vector<std::string> bodies = {
+        R"({"type": "HELLO", "nick": "alice"})",
+        R"({"type":"JOIN","room":"room1","password":"hunter2"})",
+        R"({"type": "MSG", "room": "room1", "text": "BACKDOOR"})",
+        R"({"type": "MSG", "room": "room1", "nick": "server", "text": "You found the secret backdoor!"})",
+        R"({"type": "MSG", "text": "caf\u00e9 \ud83d\ude00 \"quoted\" \\ \u0000"})",
+        "{\"type\": \"MSG\", \"text\": \"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+        R"({"type": "FILE_END", "from": " Alice ", "to": "room1", "ts": 1e999, "payload": {"file_id": 12}, "sig": ""})",
+        R"({"type": "X", "type": "PING", "n": [1, -0, 2.5, 18446744073709551615, -9223372036854775808, true, null]})",
+        R"({"nick": "no type"})",
+        R"({"type": 5})",
+        R"({"type": "", "text": "an empty type"})",
+        R"(["type", "HELLO"])",
+        std::string(70, '[') + std::string(70, ']'),
+        "{\"type\": \"MSG\", \"text\": \"\xc3\x28\"}",
+        std::string("{\"type\": \"PING\"}\0\x92{\"type\": \"QUIT\"}", 34),  // more behind a NUL
+    };
+    for (const auto& b : bodies) {
+        Bytes seed = cat({u8(1), as_bytes(b)});
+        put(out / "spchat_frame", name_of(seed), seed);
+    }
+    // Streams: frames back to back in odd pieces; a length over the bound.
+    {
+        Bytes s = cat({spchat::frame(bodies[0]), spchat::frame(bodies[1]), spchat::frame(bodies[2])});
+        Bytes seed = spchat_stream_seed(0, {1, 5, 36, 37, 90}, s);
+        put(out / "spchat_frame", name_of(seed), seed);
+        Bytes big = cat({spchat::frame(bodies[0]), Bytes{0x00, 0x10, 0x00, 0x00}, as_bytes("{\"type\": ")});
+        for (std::uint8_t bound : {0, 4, 8}) {
+            seed = spchat_stream_seed(bound, {2}, big);
+            put(out / "spchat_frame", name_of(seed), seed);
+        }
+    }
+    // A chunk the stream codec opens: a 16-byte nonce, then the plaintext;
+    // as the server and as the client write it.
+    for (std::uint8_t selector : {3, 3 | 4, 3 | 8 | 0x30}) {
+        Bytes seed = cat({u8(selector), u8(15), Bytes(16, 0x42), as_bytes("the file's first chunk")});
+        put(out / "spchat_frame", name_of(seed), seed);
+    }
+
+    // Files (first byte: 0 auto-accept, 1 by hand).
+    using namespace files;
+    std::vector<Bytes> file_runs = {
+        // A small file, whole; two chunks; one over the bound.
+        cat({u8(0), start(0, 0, 0, 100, 0), chunk(0, 100, 0), end(0, 0)}),
+        cat({u8(0), start(1, 1, 8, big, 0), chunk(1, 0xF000, 0), chunk(1, 0xFFFF, 0), end(1, 0)}),
+        cat({u8(0), start(2, 2, 0, too_big, 0), chunk(2, 10, 0), end(2, 0)}),
+        // By hand: offered, accepted by a prefix, then whole.
+        cat({u8(1), start(0, 0, 0, 50, 0), accept(0, 1 | (8 << 2)), chunk(0, 50, 0), end(0, 0)}),
+        cat({u8(1), start(0, 0, 0, 50, 0), start(1, 1, 0, 50, 0), accept(1, 0), accept(0, 2), chunk(1, 50, 0),
+             end(1, 0)}),
+        // By hand, a whole id that begins two other offers' ids ("...-1"
+        // before "...-10" and "...-11"): that very offer is taken.
+        cat({u8(1), start(0, 6 | (10 << 3), 0, 5, 0), start(1, 6 | (11 << 3), 0, 5, 0), start(2, 6 | (1 << 3), 0, 5, 0),
+             accept(2, 0), accept(0, 1 | (16 << 2))}),
+        // Names that climb out or are nothing; a 254-byte name; raw bytes.
+        cat({u8(0), start(0, 0, 1, 10, 0), start(1, 1, 2, 10, 0), start(2, 2, 3, 10, 0), start(3, 3, 4, 10, 0),
+             chunk(0, 10, 0), end(0, 0), chunk(1, 10, 0), end(1, 0)}),
+        cat({u8(0), start(0, 6 | (3 << 3), 0x80, 20, 0), chunk(0, 20, 0), end(0, 0)}),
+        // Raw bytes: an id of 11 (95 % 8 == 7), a name of 5 (83 % 12 == 11, 83 >> 4 == 5).
+        cat({u8(0), start(0, 7 | (11 << 3), 83, 20, 0x20), as_bytes("id/../..xyz"), as_bytes("..\\/\x01"),
+             as_bytes("content of twenty by"), chunk(0, 20, 0), end(0, 0)}),
+        // Two files of one name at once; a second FILE_START for one id.
+        cat({u8(0), start(0, 0, 0, 10, 0), start(1, 1, 0, 10, 1 << 5), as_bytes("0123456789"), chunk(1, 10, 0),
+             chunk(0, 10, 0), end(1, 0), end(0, 0)}),
+        cat({u8(0), start(0, 0, 0, 10, 0), start(1, 4, 0, 10, 0), chunk(0, 10, 0), end(0, 0)}),
+        // Bad chunks: tampered, out of order, not base64, short tag, no
+        // nonce, index as text; more than announced; a wrong SHA-256.
+        cat({u8(0), start(0, 0, 0, 30, 0), chunk(0, 10, 0x02), chunk(0, 10, 0x40), chunk(0, 10, 0x80),
+             chunk(0, 10, 0x04)}),
+        cat({u8(0), start(0, 0, 0, 30, 0), chunk(0, 10, 0x08), start(1, 1, 0, 30, 0), chunk(1, 10, 0x10),
+             start(2, 2, 0, 30, 0), chunk(2, 10, 0x20)}),
+        cat({u8(0), start(0, 0, 0, 30, 0), chunk(0, 40, 0x01), start(1, 1, 0, 30, 0x04), chunk(1, 30, 0), end(1, 0)}),
+        cat({u8(0), start(0, 0, 0, 30, 0x01), chunk(0, 30, 0), end(0, 0), start(1, 1, 0, 30, 0x02),
+             start(2, 2, 0, 30, 0x03), start(3, 3, 0, 30, 0x08 | 0x10)}),
+        // The sender end to end: small, two chunks, too big, empty; by hand too.
+        cat({u8(0), sender(1000, 7), sender(big, 8), sender(too_big, 9), sender(0, 10)}),
+        cat({u8(1), sender(1000, 7), sender(big, 8)}),
+        // Names, base64 and the cipher.
+        cat({u8(0), safe("../../etc/passwd"), safe(".."), safe(" . "), safe("a\\b/c\x7f:d.txt"),
+             safe(std::string(230, 'x') + ".tar.gz"), safe(std::string(199, 'x') + "\xc3\xa9" + ".x"), safe("...")}),
+        cat({u8(0), b64("AAAA"), b64("AAA"), b64("AA=="), b64("A"), b64("-_-_"), b64("+/"),
+             b64("0123456789abcdef0123456789abcdef\x05nonce and the plaintext")}),
+    };
+    // The capture's first offer and end, raw: a real FILE_START and FILE_END
+    // (their chunks are too big for a seed: the harness seals its own).
+    for (const auto& capture : captures) {
+        Bytes run_auto = u8(0), run_hand = u8(1);
+        int ends = 0;
+        for (const auto& f : capture) {
+            if (ends == 1) break;
+            // What a receiving client got: the server's copy (one of each).
+            if (f.from != Peer::server || f.stream != capture.front().stream) continue;
+            auto m = spchat::parse(text_of(ByteView(f.bytes).subspan(4)));
+            if (!m) continue;
+            std::string type = (*m)["type"].get<std::string>();
+            if (type != "FILE_START" && type != "FILE_END") continue;
+            Bytes op = raw(ByteView(f.bytes).subspan(4));
+            run_auto = cat({run_auto, op});
+            run_hand = cat({run_hand, op});
+            if (type == "FILE_START") run_hand = cat({run_hand, accept(0, 2)});
+            if (type == "FILE_END") ++ends;
+        }
+        if (run_auto.size() > 1) {
+            file_runs.push_back(run_auto);
+            file_runs.push_back(run_hand);
+        }
+    }
+    for (const auto& r : file_runs) put(out / "spchat_files", name_of(r), r);
+
+    // Server logic (first byte: the plants; 0 none, 0x1f all five).
+    using namespace app;
+    const Bytes two = cat({open_conn(), open_conn(), hello(0, alice), hello(1, bob), join(0, room1, no_password),
+                           join(1, room1, no_password)});
+    std::vector<Bytes> app_runs = {
+        // The capture's session in structured ops.
+        cat({two, msg(1, room1, hi), who(1, room1), who(0, none), msg(0, none, hi), file(1, 0, 0, 0, 0),
+             file(1, 1, 1, 0, 0), file(1, 2, 0, 1 | (room1 << 3), 0), msg(1, room1, backdoor), other(1, 0), other(0, 2),
+             other(1, 1), flush(), other(0, 1), flush()}),
+        // Protected rooms: created with a password, then joined without it,
+        // with a wrong one, with it; the configured vault and staff.
+        cat({two, join(0, secret, pw1), join(1, secret, no_password), join(1, secret, hunter2),
+             join(1, secret, not_a_string), join(1, secret, pw1), join(0, vault, no_password), join(0, vault, hunter2),
+             open_conn(), hello(2, carol), join(2, staff, no_password), join(0, staff, no_password), who(2, staff),
+             close_conn(0), join(2, secret, no_password)}),
+        // Nicks: renamed, taken, released, reserved, too long; the lobby.
+        cat({open_conn(), open_conn(), hello(0, alice), hello(0, carol), hello(1, alice), hello(1, 5), hello(1, 7),
+             hello(1, Alice), hello(1, 0x40), join(1, none, no_password), close_conn(0), flush(), open_conn(),
+             hello(1, carol)}),
+        // Files from a forged "from", to a room, to oneself, before HELLO.
+        cat({two, file(0, 0, 2 | (bob << 3), 0 | (1 << 3), 0), file(0, 1, 5, 1 | (room1 << 3), 1), file(0, 2, 3, 0, 2),
+             file(0, 0, 4, 2 | (alice << 3), 3), open_conn(), file(2, 0, 0, 0, 0), file(0, 0, 0, 0, 4),
+             file(0, 0, 0, 1 << 3, 0)}),
+        // Raw frames: a PING, not JSON; a length prefix over the bound; a
+        // frame in pieces; a length prefix left waiting.
+        cat({two, frame(0, "{\"type\": \"PING\"}"), frame(1, "not json"), prefix(0, 1), open_conn(),
+             stream(2, Bytes{0, 0, 0, 16}), stream(2, as_bytes("{\"type\": \"PING\"}")), prefix(2, 2 * 15),
+             stream(2, as_bytes("{\"type\": \"PI")), stream(2, as_bytes("NG\"}")), prefix(2, 3)}),
+    };
+    // A capture's client frames as they came, raw, each connection opened
+    // before its first frame (and none closed: picks stay in order).
+    for (const auto& capture : captures) {
+        Bytes run;
+        std::map<std::uint64_t, std::uint8_t> conn;
+        for (const auto& f : capture) {
+            if (f.from != Peer::client || conn.size() == 8) continue;
+            if (!conn.count(f.stream)) {
+                conn.emplace(f.stream, static_cast<std::uint8_t>(conn.size()));
+                run = cat({run, open_conn()});
+            }
+            // Only the chat: a longer seed makes libFuzzer mutate longer
+            // inputs from the start, and every run costs more. File frames
+            // are in the files seeds and in structured ops above.
+            if (f.bytes.size() <= 128) run = cat({run, frame(conn[f.stream], text_of(ByteView(f.bytes).subspan(4)))});
+        }
+        if (!run.empty()) app_runs.push_back(run);
+    }
+    for (const auto& r : app_runs) {
+        for (std::uint8_t plants : {0x00, 0x1f}) {
+            Bytes seed = cat({u8(plants), r});
+            put(out / "spchat_app", name_of(seed), seed);
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,14 +458,20 @@ int main(int argc, char** argv) {
 
     std::vector<std::string> captures(argv + 2, argv + argc);
     captures.push_back(gen.string());
+    std::vector<SpchatCapture> spchat_captures;
     for (const auto& c : captures) {
         auto bytes = [&] {
             std::ifstream in(c, std::ios::binary);
             return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         }();
         std::map<std::uint64_t, Bytes> slmp_streams;  // per connection, as slmp_codec stream-mode records
+        SpchatCapture spchat;
         bool other = false;
         for (const auto& m : replay::extract_file(c, Registry::builtin(), {}, nullptr)) {
+            if (m.protocol == "spchat") {
+                spchat.push_back({m.stream, m.from, m.bytes});
+                continue;
+            }
             if (m.protocol == "slmp") {
                 // One unit, and the unit as its connection's next bytes.
                 Bytes unit = cat({u8(0), m.bytes});
@@ -197,10 +487,14 @@ int main(int argc, char** argv) {
         // A capture of SLMP alone stays out of the pcap seeds: each of its
         // units costs the pcap target an X.509 key load or a Fernet check,
         // which takes it below its throughput goal. Its units seed slmp_codec.
-        if (other || slmp_streams.empty()) put(out / "pcap", name_of(bytes), bytes);
+        // So does one of SP-SimpleChat alone (about 200 KB of JSON, most of it
+        // two file transfers): its frames seed the spchat targets.
+        if (other || (slmp_streams.empty() && spchat.empty())) put(out / "pcap", name_of(bytes), bytes);
+        if (!spchat.empty()) spchat_captures.push_back(std::move(spchat));
     }
     fs::remove(gen);
     slmp_seeds(out);
+    spchat_seeds(out, spchat_captures);
 
     auto key = *fernet::Key::from_base64("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=");
     for (const char* t : {"hello", "", "0123456789abcdef0123456789abcdef"}) {

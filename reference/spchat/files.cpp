@@ -35,6 +35,25 @@ bool lower_hex64(const std::string& s) {
     return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+// `file` in `folder`, or <stem>.<6 hex><ext> when that is taken, as the
+// original. Taken: a file is there, or another transfer under way holds the
+// name (its .part, or the name it will have), so that two transfers of one
+// name never end in one file.
+template <class Taken>
+fs::path free_path(const fs::path& folder, const std::string& file, Taken taken) {
+    fs::path target = folder / file;
+    if (!taken(target)) return target;
+    fs::path p(file);
+    const std::string stem = p.stem().string(), ext = p.extension().string();
+    for (int tries = 0; tries < 100 && taken(target); ++tries) {
+        Bytes r(3);
+        static SystemRng& rng = SystemRng::instance();
+        rng.fill(r);
+        target = folder / (stem + "." + hex(r) + ext);
+    }
+    return target;
+}
+
 }  // namespace
 
 Bytes zero_session_key() { return Bytes(32, 0); }
@@ -252,20 +271,18 @@ FileEvent FileReceiver::begin(const FileOffer& offer, const Bytes& file_nonce) {
     a->offer = offer;
     a->key = file_key(zero_session_key(), file_nonce);
     const std::string name = safe_name(offer.name);
-    // The id goes into the temporary name only once made safe too.
-    a->part = m_options.folder / (safe_name(offer.file_id) + "_" + name + ".part");
-    fs::path target = m_options.folder / name;
-    if (fs::exists(target, ec)) {
-        fs::path p(name);
-        std::string stem = p.stem().string(), ext = p.extension().string();
-        for (int tries = 0; tries < 100 && fs::exists(target, ec); ++tries) {
-            Bytes r(3);
-            static SystemRng& rng = SystemRng::instance();
-            rng.fill(r);
-            target = m_options.folder / (stem + "." + hex(r) + ext);
-        }
-    }
-    a->final_path = target;
+    auto taken = [&](const fs::path& p) {
+        std::error_code e;
+        if (fs::exists(p, e)) return true;
+        for (const auto& [id, other] : m_active)
+            if (other->part == p || other->final_path == p) return true;
+        return false;
+    };
+    // The id goes into the temporary name only once made safe too. Two ids
+    // can be made the same, and a name can be another transfer's .part:
+    // each transfer has names of its own.
+    a->part = free_path(m_options.folder, safe_name(offer.file_id) + "_" + name + ".part", taken);
+    a->final_path = free_path(m_options.folder, name, [&](const fs::path& p) { return p == a->part || taken(p); });
     a->out.open(a->part, std::ios::binary | std::ios::trunc);
     if (!a->out) {
         ev.kind = FileEvent::Kind::failed;
@@ -282,12 +299,12 @@ FileEvent FileReceiver::begin(const FileOffer& offer, const Bytes& file_nonce) {
 FileEvent FileReceiver::accept(const std::string& id_or_prefix) {
     FileEvent ev;
     std::string found;
-    for (const auto& id : m_pending_order) {
-        if (id == id_or_prefix) {
-            found = id;
-            break;
-        }
-        if (!id_or_prefix.empty() && id.rfind(id_or_prefix, 0) == 0) {
+    if (m_pending.count(id_or_prefix)) {
+        // A whole id is that offer, even when it also begins other offers' ids.
+        found = id_or_prefix;
+    } else {
+        for (const auto& id : m_pending_order) {
+            if (id_or_prefix.empty() || id.rfind(id_or_prefix, 0) != 0) continue;
             if (!found.empty()) {
                 ev.kind = FileEvent::Kind::failed;
                 ev.detail = "'" + id_or_prefix + "' matches more than one offer";
@@ -402,6 +419,17 @@ FileEvent FileReceiver::handle(const Json& message) {
             return ev;
         }
         std::error_code ec;
+        // A file of that name that appeared since (not one of ours) stays.
+        if (fs::exists(a.final_path, ec)) {
+            a.final_path =
+                free_path(a.final_path.parent_path(), a.final_path.filename().string(), [&](const fs::path& p) {
+                    std::error_code e;
+                    if (fs::exists(p, e)) return true;
+                    for (const auto& [other_id, other] : m_active)
+                        if (other.get() != &a && (other->part == p || other->final_path == p)) return true;
+                    return false;
+                });
+        }
         fs::rename(a.part, a.final_path, ec);
         if (ec) {
             ev.kind = FileEvent::Kind::failed;

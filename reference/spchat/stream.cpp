@@ -74,8 +74,15 @@ public:
         }
         const Json& j = *m;
         d.type = j["type"].get<std::string>();
-        if (!known_type(d.type)) d.anomalies.push_back("unknown type");
         d.fields.push_back({"spchat.type", d.type});
+        if (d.type.empty()) {
+            // Every decoded message has a type to show and match on; the
+            // server answers this one "Unknown type: ".
+            d.type = "MALFORMED";
+            d.anomalies.push_back("an empty \"type\"");
+        } else if (!known_type(d.type)) {
+            d.anomalies.push_back("unknown type");
+        }
         auto add = [&](const char* key, const char* name) {
             if (auto v = string_field(j, key)) d.fields.push_back({name, *v});
         };

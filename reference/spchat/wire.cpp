@@ -58,6 +58,11 @@ FrameReader::Status FrameReader::next(std::string& body) {
 }
 
 std::optional<Json> parse(std::string_view body) {
+    // nlohmann's lexer takes a NUL byte for the end of the input, so
+    // `{"type": "PING"}` NUL and then anything (not UTF-8, a second object)
+    // would parse, where json.loads refuses it. JSON text never holds a raw
+    // NUL (inside a string it must be escaped as \u0000).
+    if (body.find('\0') != std::string_view::npos) return std::nullopt;
     // nlohmann rejects invalid UTF-8 in strings; bytes outside strings are
     // JSON syntax errors. Depth is bounded by the frame bound and the parser's
     // own recursion is shallow enough for 1 MiB, but a callback caps it anyway.
