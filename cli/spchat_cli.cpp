@@ -470,17 +470,6 @@ int spchat_connect(const po::variables_map& vm) {
                 pending.erase(0, nl == std::string::npos ? pending.size() : nl + 1);
                 if (!line.empty() && line.back() == '\r') line.pop_back();
                 if (line.empty()) continue;
-                auto word = [&](std::size_t i) {
-                    std::vector<std::string> w;
-                    std::size_t p = 0;
-                    while (w.size() < i && p < line.size()) {
-                        auto sp = line.find(' ', p);
-                        w.push_back(line.substr(p, sp == std::string::npos ? std::string::npos : sp - p));
-                        p = sp == std::string::npos ? line.size() : sp + 1;
-                    }
-                    std::string rest = p < line.size() ? line.substr(p) : "";
-                    return std::make_pair(w, rest);
-                };
                 try {
                     if (line == "/quit") {
                         quit = true;
@@ -488,10 +477,14 @@ int spchat_connect(const po::variables_map& vm) {
                     } else if (line == "/help") {
                         std::cout << kHelp << std::flush;
                     } else if (line.rfind("/join ", 0) == 0) {
-                        auto [w, rest] = word(2);
+                        // "/join ROOM" or "/join ROOM PASSWORD".
+                        std::string args = spchat::strip(line.substr(6)), room = args;
                         std::optional<std::string> pw;
-                        if (w.size() > 1 && !w[1].empty()) pw = w[1];
-                        chat.join(w[0], pw);
+                        if (auto sp = args.find(' '); sp != std::string::npos) {
+                            room = args.substr(0, sp);
+                            pw = spchat::strip(args.substr(sp + 1));
+                        }
+                        chat.join(room, pw);
                     } else if (line.rfind("/msg ", 0) == 0) {
                         chat.say_text(line.substr(5));
                     } else if (line == "/who") {
@@ -503,12 +496,12 @@ int spchat_connect(const po::variables_map& vm) {
                         l["type"] = "LEAVE";
                         client.send(l);
                     } else if (line.rfind("/send ", 0) == 0) {
-                        auto [w, rest] = word(1);
-                        std::string dest, path = line.substr(6);
-                        if (w.size() == 1 && !rest.empty()) {
-                            auto [w2, rest2] = word(2);
-                            dest = w2[1];
-                            path = rest2;
+                        // "/send PATH" or "/send DEST PATH" (DEST: dm:NICK or a room).
+                        std::string dest, path = spchat::strip(line.substr(6));
+                        if (auto sp = path.find(' '); sp != std::string::npos &&
+                                                      !std::filesystem::exists(path)) {
+                            dest = path.substr(0, sp);
+                            path = spchat::strip(path.substr(sp + 1));
                         }
                         chat.send_file(path, dest, ms_of(send_wait_s));
                     } else if (line.rfind("/accept ", 0) == 0) {

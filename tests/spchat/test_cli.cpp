@@ -5,6 +5,10 @@
 #include "child_process.hpp"
 #include "support.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <thread>
 
@@ -180,4 +184,68 @@ TEST_CASE("msglab serve spchat: plants named, rooms configured, bad options refu
     bad = run_command(kMsglab + " connect spchat 127.0.0.1:1 --nick x 2>&1");
     CHECK(bad.exit_code == 1);
     CHECK(has(bad.output, "cannot connect to 127.0.0.1:1"));
+}
+
+TEST_CASE("msglab connect spchat interactive: /join, /msg, /who, /accept, /send, /leave, /quit", "[cli]") {
+    TempDir dir;
+    Serve s;
+    const std::string fifo = (dir / "bob.in").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    ChildProcess bob({"/bin/sh", "-c",
+                      "exec " + kMsglab + " connect spchat " + s.target() + " --nick bob --send-wait 0 --downloads " +
+                          shell_quote((dir / "bob").string()) + " < " + shell_quote(fifo)});
+    int in = ::open(fifo.c_str(), O_WRONLY);
+    REQUIRE(in >= 0);
+    auto type = [&](const std::string& line) {
+        std::string l = line + "\n";
+        REQUIRE(::write(in, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+    };
+    wait_line(bob, "* hello bob");
+    type("/join r1");
+    wait_line(bob, "* bob joined r1 (SECURE)");
+    // alice sends a file with the original's pause before the chunks; bob accepts it by hand.
+    auto file = random_file(dir, "paper.pdf", 80000);
+    ChildProcess alice({kMsglab, "connect", "spchat", s.target(), "--nick", "alice", "--room", "r1", "--send",
+                        "hello bob", "--send-file", file.string(), "--to", "dm:bob", "--send-wait", "2"});
+    wait_line(bob, "[r1] <alice> hello bob");
+    std::string offer;
+    for (;;) {
+        auto l = bob.line(20s);
+        INFO(bob.all());
+        REQUIRE(l);
+        if (l->rfind("file offer ", 0) == 0) {
+            offer = l->substr(11, 8);
+            break;
+        }
+    }
+    type("/accept " + offer);
+    for (;;) {
+        auto l = bob.line(20s);
+        INFO(bob.all());
+        REQUIRE(l);
+        if (l->rfind("received 'paper.pdf' from alice", 0) == 0) break;
+    }
+    CHECK(sha256_file(dir / "bob" / "paper.pdf") == sha256_file(file));
+    auto [aout, acode] = alice.finish(30s);
+    INFO(alice.all());
+    CHECK(acode == 0);
+    // And back: /send to the room, /msg, /who, /leave, /quit.
+    ChildProcess carol({kMsglab, "connect", "spchat", s.target(), "--nick", "carol", "--room", "r1", "--auto-accept",
+                        "--expect-files", "1", "--wait", "30", "--downloads", (dir / "carol").string()});
+    wait_line(carol, "* carol joined r1 (SECURE)");
+    type("/msg hi carol");
+    type("/send " + file.string());
+    type("/who");
+    wait_line(bob, "members of r1: bob, carol");
+    type("/leave");
+    wait_line(bob, "* You left r1");
+    type("/quit");
+    ::close(in);
+    auto [rest, code] = bob.finish(20s);
+    CHECK(code == 0);
+    auto [cout, ccode] = carol.finish(30s);
+    INFO(carol.all());
+    CHECK(ccode == 0);
+    CHECK(has(carol.all(), "[r1] <bob> hi carol"));
+    CHECK(sha256_file(dir / "carol" / "paper.pdf") == sha256_file(file));
 }
