@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "core/address.hpp"
+#include "core/registry.hpp"
+
 namespace msglab::cli {
 
 namespace po = boost::program_options;
@@ -83,6 +86,11 @@ int spchat_connect(const po::variables_map& vm);
 // --server-file KEY=PATH options (repeatable): files of the server under
 // test that scenario checks read (a database). Throws UsageError.
 std::map<std::string, std::string> server_files_of(const po::variables_map& vm);
+
+// `msglab serve`: --listen as HOST:PORT with an IP address, and the --plant
+// ids for `protocol`. Both throw UsageError with what is wrong.
+HostPort listen_option(const po::variables_map& vm, std::uint16_t default_port);
+PlantSet plants_option(const po::variables_map& vm, std::string_view protocol);
 
 // One line to `os`, whole: the endpoints print from their I/O threads too.
 void say(std::ostream& os, const std::string& line);

@@ -4,6 +4,8 @@
 #include <iostream>
 #include <mutex>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "cli/cli.hpp"
 #include "core/registry.hpp"
 
@@ -113,5 +115,25 @@ int endpoint_command(const std::string& name, const Args& args, bool serve) {
 
 int cmd_serve(const std::string& name, const Args& args) { return endpoint_command(name, args, true); }
 int cmd_connect(const std::string& name, const Args& args) { return endpoint_command(name, args, false); }
+
+HostPort listen_option(const po::variables_map& vm, std::uint16_t default_port) {
+    std::string err;
+    auto listen = parse_host_port(vm["listen"].as<std::string>(), default_port, err);
+    if (!listen) throw UsageError("--listen: " + err);
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(listen->host, ec);
+    if (ec) throw UsageError("--listen: '" + listen->host + "' is not an IP address");
+    return *listen;
+}
+
+PlantSet plants_option(const po::variables_map& vm, std::string_view protocol) {
+    std::vector<std::string> plants;
+    if (vm.count("plant")) plants = vm["plant"].as<std::vector<std::string>>();
+    try {
+        return PlantSet::parse(plants, protocol);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+    }
+}
 
 }  // namespace msglab::cli

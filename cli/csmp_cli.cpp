@@ -99,22 +99,11 @@ void csmp_connect_options(po::options_description& o) {
 }
 
 int csmp_serve(const po::variables_map& vm) {
-    std::string err;
-    auto listen = parse_host_port(vm["listen"].as<std::string>(), csmp::kDefaultPort, err);
-    if (!listen) throw UsageError("--listen: " + err);
-    boost::system::error_code ec;
-    asio::ip::make_address(listen->host, ec);
-    if (ec) throw UsageError("--listen: '" + listen->host + "' is not an IP address");
+    auto listen = listen_option(vm, csmp::kDefaultPort);
     csmp::ServerOptions opts;
-    opts.host = listen->host;
-    opts.port = listen->port;
-    std::vector<std::string> plants;
-    if (vm.count("plant")) plants = vm["plant"].as<std::vector<std::string>>();
-    try {
-        opts.app.plants = PlantSet::parse(plants, "csmp");
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-    }
+    opts.host = listen.host;
+    opts.port = listen.port;
+    opts.app.plants = plants_option(vm, "csmp");
     if (vm.count("open-room")) {
         opts.app.open_rooms.clear();
         for (const auto& r : vm["open-room"].as<std::vector<std::string>>()) opts.app.open_rooms.insert(r);
@@ -153,14 +142,14 @@ int csmp_serve(const po::variables_map& vm) {
     try {
         server = std::make_unique<csmp::Server>(io, opts, store.get(), SystemRng::instance());
     } catch (const std::exception& e) {
-        say(std::cerr, "msglab serve csmp: cannot listen on " + listen->to_string() + ": " + e.what());
+        say(std::cerr, "msglab serve csmp: cannot listen on " + listen.to_string() + ": " + e.what());
         return kFailure;
     }
     server->start();
     ServeLoop loop(io, vm, [&] { server->stop(); });
     std::string plant_list;
     for (const auto& p : opts.app.plants.ids()) plant_list += (plant_list.empty() ? "" : ", ") + p;
-    HostPort shown{listen->host, server->port()};
+    HostPort shown{listen.host, server->port()};
     say(std::cout, "csmp listening on " + shown.to_string() + "; plants: " +
                        (plant_list.empty() ? "none (clean)" : plant_list) + "; history: " + db + " (" +
                        std::to_string(store->count()) + " messages; key from " + secret_from + ")");

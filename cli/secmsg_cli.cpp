@@ -23,13 +23,7 @@ secmsg::SessionConfig session_config(const po::variables_map& vm) {
     secmsg::SessionConfig c;
     c.limits.max_payload = vm["max-payload"].as<std::uint32_t>();
     c.freshness_window = vm["window"].as<std::uint64_t>();
-    std::vector<std::string> plants;
-    if (vm.count("plant")) plants = vm["plant"].as<std::vector<std::string>>();
-    try {
-        c.plants = PlantSet::parse(plants, "secmsg");
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-    }
+    c.plants = plants_option(vm, "secmsg");
     return c;
 }
 
@@ -51,12 +45,8 @@ std::string plants_text(const PlantSet& plants) {
 }  // namespace
 
 int secmsg_serve(const po::variables_map& vm) {
-    std::string err;
-    auto listen = parse_host_port(vm["listen"].as<std::string>(), secmsg::kDefaultPort, err);
-    if (!listen) throw UsageError("--listen: " + err);
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(listen->host, ec);
-    if (ec) throw UsageError("--listen: '" + listen->host + "' is not an IP address");
+    auto listen = listen_option(vm, secmsg::kDefaultPort);
+    auto addr = asio::ip::make_address(listen.host);
 
     raise_fd_limit();
     auto keylog = open_keylog(vm);
@@ -84,9 +74,9 @@ int secmsg_serve(const po::variables_map& vm) {
     };
 
     asio::io_context io;
-    secmsg::Server server(io, asio::ip::tcp::endpoint(addr, listen->port), opts);
+    secmsg::Server server(io, asio::ip::tcp::endpoint(addr, listen.port), opts);
     ServeLoop loop(io, vm, [&] { server.stop(); });
-    HostPort shown{listen->host, server.port()};
+    HostPort shown{listen.host, server.port()};
     say(std::cout, "secmsg listening on " + shown.to_string() + "; plants: " + plants_text(opts.session.plants) +
                        (keylog ? "; key log: " + keylog->path() : "") + (opts.echo ? "; echo on" : ""));
     loop.run();

@@ -54,12 +54,8 @@ void slmp_connect_options(po::options_description& o) {
 }
 
 int slmp_serve(const po::variables_map& vm) {
-    std::string err;
-    auto listen = parse_host_port(vm["listen"].as<std::string>(), slmp::kDefaultPort, err);
-    if (!listen) throw UsageError("--listen: " + err);
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(listen->host, ec);
-    if (ec) throw UsageError("--listen: '" + listen->host + "' is not an IP address");
+    auto listen = listen_option(vm, slmp::kDefaultPort);
+    auto addr = asio::ip::make_address(listen.host);
     double deadline = vm["deadline"].as<double>();
     if (deadline <= 0 || deadline > 86400) throw UsageError("--deadline must be above 0 and at most 86400 seconds");
     std::size_t max_payload = vm["max-payload"].as<std::size_t>();
@@ -69,13 +65,7 @@ int slmp_serve(const po::variables_map& vm) {
     opts.session.secret = vm["secret"].as<std::string>();
     opts.session.ttl = vm["ttl"].as<std::uint64_t>();
     opts.session.max_plaintext = max_payload;
-    std::vector<std::string> plants;
-    if (vm.count("plant")) plants = vm["plant"].as<std::vector<std::string>>();
-    try {
-        opts.session.plants = PlantSet::parse(plants, "slmp");
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-    }
+    opts.session.plants = plants_option(vm, "slmp");
     raise_fd_limit();
     auto keylog = keylog_of(vm);
     opts.keylog = keylog.get();
@@ -104,11 +94,11 @@ int slmp_serve(const po::variables_map& vm) {
         fatal = reason;
         if (loop) loop->stop();
     };
-    slmp::Server server(io, asio::ip::tcp::endpoint(addr, listen->port), opts);
+    slmp::Server server(io, asio::ip::tcp::endpoint(addr, listen.port), opts);
     loop = std::make_unique<ServeLoop>(io, vm, [&] { server.stop(); });
     std::string plant_list;
     for (const auto& p : opts.session.plants.ids()) plant_list += (plant_list.empty() ? "" : ", ") + p;
-    HostPort shown{listen->host, server.port()};
+    HostPort shown{listen.host, server.port()};
     say(std::cout, "slmp listening on " + shown.to_string() + "; plants: " + (plant_list.empty() ? "none (clean)" : plant_list) +
                        (keylog ? "; key log: " + keylog->path() : "") +
                        (opts.session.secret == slmp::kDefaultSecret ? "; secret: the original's default" : "; secret: custom"));

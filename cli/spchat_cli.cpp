@@ -268,22 +268,11 @@ void spchat_connect_options(po::options_description& o) {
 }
 
 int spchat_serve(const po::variables_map& vm) {
-    std::string err;
-    auto listen = parse_host_port(vm["listen"].as<std::string>(), spchat::kDefaultPort, err);
-    if (!listen) throw UsageError("--listen: " + err);
-    boost::system::error_code ec;
-    asio::ip::make_address(listen->host, ec);
-    if (ec) throw UsageError("--listen: '" + listen->host + "' is not an IP address");
+    auto listen = listen_option(vm, spchat::kDefaultPort);
     spchat::ServerOptions opts;
-    opts.host = listen->host;
-    opts.port = listen->port;
-    std::vector<std::string> plants;
-    if (vm.count("plant")) plants = vm["plant"].as<std::vector<std::string>>();
-    try {
-        opts.app.plants = PlantSet::parse(plants, "spchat");
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-    }
+    opts.host = listen.host;
+    opts.port = listen.port;
+    opts.app.plants = plants_option(vm, "spchat");
     if (vm.count("room"))
         for (const auto& r : vm["room"].as<std::vector<std::string>>()) {
             auto [name, pw] = split_eq(r, "--room");
@@ -324,14 +313,14 @@ int spchat_serve(const po::variables_map& vm) {
     try {
         server = std::make_unique<spchat::Server>(io, opts);
     } catch (const std::exception& e) {
-        say(std::cerr, "msglab serve spchat: cannot listen on " + listen->to_string() + ": " + e.what());
+        say(std::cerr, "msglab serve spchat: cannot listen on " + listen.to_string() + ": " + e.what());
         return kFailure;
     }
     server->start();
     ServeLoop loop(io, vm, [&] { server->stop(); });
     std::string plant_list;
     for (const auto& p : opts.app.plants.ids()) plant_list += (plant_list.empty() ? "" : ", ") + p;
-    HostPort shown{listen->host, server->port()};
+    HostPort shown{listen.host, server->port()};
     say(std::cout, "spchat listening on " + shown.to_string() + "; plants: " +
                        (plant_list.empty() ? "none (clean)" : plant_list) + "; " +
                        std::to_string(opts.app.rooms.size()) + " configured room(s)");

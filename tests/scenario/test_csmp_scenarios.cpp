@@ -11,6 +11,7 @@
 
 #include "core/registry.hpp"
 #include "csmp_server.hpp"
+#include "library_checks.hpp"
 #include "scenario/hunt.hpp"
 #include "scenario/runner.hpp"
 #include "support.hpp"
@@ -24,67 +25,20 @@ namespace {
 
 const fs::path kCsmpLibrary = fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "csmp";
 
-std::vector<Scenario> library() {
-    std::vector<Scenario> out;
-    for (const auto& f : scenario_files(kCsmpLibrary.string())) out.push_back(load_scenario(f));
-    return out;
-}
-
-std::map<std::string, RunResult> run_all(const std::vector<std::string>& plants) {
-    CsmpServer server(plants);
-    std::map<std::string, RunResult> out;
-    for (const auto& s : library()) {
-        RunOptions o;
-        o.target = server.target();
-        o.server_files = server.files();
-        out[s.id] = run_scenario(s, o);
-    }
-    return out;
-}
-
 }  // namespace
 
 TEST_CASE("CSMP's library covers every plant and design finding and round-trips", "[scenario][csmp]") {
-    auto lib = library();
-    REQUIRE(lib.size() >= 10);
-    std::set<std::string> covered;
-    int sanity = 0;
-    for (const auto& s : lib) {
-        CHECK(s.protocol == "csmp");
-        covered.insert(s.covers.begin(), s.covers.end());
-        sanity += s.sanity;
-        std::string once = to_yaml(s);
-        CHECK(to_yaml(parse_scenario(once, s.source)) == once);
-    }
-    CHECK(sanity == 1);
-    const Registry& reg = Registry::builtin();
-    for (const auto* p : reg.plants_of("csmp")) CHECK(covered.count(p->id) == 1);
-    for (const auto& code : reg.protocol("csmp")->design_findings) CHECK(covered.count(code) == 1);
+    check_library_shape("csmp", 10);
 }
 
 TEST_CASE("Against the clean CSMP server every plant scenario passes and design findings are XFAIL",
           "[scenario][csmp]") {
-    auto results = run_all({});
-    for (const auto& s : library()) {
-        INFO(s.id << ": " << results[s.id].message);
-        CHECK(results[s.id].outcome == (s.xfail ? Outcome::xfail : Outcome::pass));
-    }
+    check_outcomes("csmp", run_on_one_server<CsmpServer>("csmp"), nullptr);
 }
 
 TEST_CASE("Each CSMP plant's scenarios FAIL against it, and only they", "[scenario][csmp]") {
-    for (const auto* plant : Registry::builtin().plants_of("csmp")) {
-        auto results = run_all({plant->id});
-        for (const auto& s : library()) {
-            bool targets_it = std::count(s.covers.begin(), s.covers.end(), plant->id) != 0;
-            INFO(plant->id << " / " << s.id << ": " << results[s.id].message);
-            if (s.xfail) CHECK(results[s.id].outcome == Outcome::xfail);
-            else CHECK(results[s.id].outcome == (targets_it ? Outcome::fail : Outcome::pass));
-            if (targets_it) {
-                REQUIRE(results[s.id].finding);
-                CHECK(std::count(plant->detected_by.begin(), plant->detected_by.end(), results[s.id].finding->code) == 1);
-            }
-        }
-    }
+    for (const auto* plant : Registry::builtin().plants_of("csmp"))
+        check_outcomes("csmp", run_on_one_server<CsmpServer>("csmp"), plant);
 }
 
 TEST_CASE("probe steps: the trace records the check and its evidence, a missing file or check is an ERROR",

@@ -16,6 +16,7 @@
 #include "echo_server.hpp"
 #include "scenario/hunt.hpp"
 #include "scenario/runner.hpp"
+#include "library_checks.hpp"
 #include "slmp_server.hpp"
 #include "support.hpp"
 
@@ -28,17 +29,11 @@ namespace {
 
 const fs::path kSlmpLibrary = fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "slmp";
 
-std::vector<Scenario> library() {
-    std::vector<Scenario> out;
-    for (const auto& f : scenario_files(kSlmpLibrary.string())) out.push_back(load_scenario(f));
-    return out;
-}
-
 // Each scenario against a server of its own (the crash plant leaves a dead
 // server behind).
 std::map<std::string, RunResult> run_each(const std::vector<std::string>& plants) {
     std::map<std::string, RunResult> out;
-    for (const auto& s : library()) {
+    for (const auto& s : load_library("slmp")) {
         SlmpServer server(plants);
         RunOptions o;
         o.target = server.target();
@@ -66,46 +61,16 @@ HuntResult hunt(const HostPort& target, const fs::path& out) {
 }  // namespace
 
 TEST_CASE("SLMP's library covers every plant and design finding and round-trips", "[scenario][slmp]") {
-    auto lib = library();
-    REQUIRE(lib.size() >= 10);
-    std::set<std::string> covered;
-    int sanity = 0;
-    for (const auto& s : lib) {
-        CHECK(s.protocol == "slmp");
-        covered.insert(s.covers.begin(), s.covers.end());
-        sanity += s.sanity;
-        std::string once = to_yaml(s);
-        CHECK(to_yaml(parse_scenario(once, s.source)) == once);
-    }
-    CHECK(sanity == 1);
-    const Registry& reg = Registry::builtin();
-    for (const auto* p : reg.plants_of("slmp")) CHECK(covered.count(p->id) == 1);
-    for (const auto& code : reg.protocol("slmp")->design_findings) CHECK(covered.count(code) == 1);
+    check_library_shape("slmp", 10);
 }
 
 TEST_CASE("Against the clean SLMP server every plant scenario passes and design findings are XFAIL", "[scenario][slmp]") {
-    auto results = run_each({});
-    for (const auto& s : library()) {
-        INFO(s.id << ": " << results[s.id].message);
-        CHECK(results[s.id].outcome == (s.xfail ? Outcome::xfail : Outcome::pass));
-    }
+    check_outcomes("slmp", run_each, nullptr);
 }
 
 TEST_CASE("Each SLMP plant's scenarios FAIL against it, and only they", "[scenario][slmp]") {
-    for (const auto* plant : Registry::builtin().plants_of("slmp")) {
-        if (!in_process_plant_ok(plant->id)) continue;
-        auto results = run_each({plant->id});
-        for (const auto& s : library()) {
-            bool targets_it = std::count(s.covers.begin(), s.covers.end(), plant->id) != 0;
-            INFO(plant->id << " / " << s.id << ": " << results[s.id].message);
-            if (s.xfail) CHECK(results[s.id].outcome == Outcome::xfail);
-            else CHECK(results[s.id].outcome == (targets_it ? Outcome::fail : Outcome::pass));
-            if (targets_it) {
-                REQUIRE(results[s.id].finding);
-                CHECK(std::count(plant->detected_by.begin(), plant->detected_by.end(), results[s.id].finding->code) == 1);
-            }
-        }
-    }
+    for (const auto* plant : Registry::builtin().plants_of("slmp"))
+        if (in_process_plant_ok(plant->id)) check_outcomes("slmp", run_each, plant);
 }
 
 TEST_CASE("alive: a target that died after accepting is a FAIL, one never there is unreachable", "[scenario][slmp]") {
