@@ -49,7 +49,7 @@ public:
         : m_c(c), m_files(files), m_nick(std::move(nick)) {}
 
     std::string room;  // the room joined last
-    std::size_t completed = 0, failed = 0;
+    std::size_t completed = 0, failed = 0, who_lists = 0, errors = 0;
 
     // Prints a message from the server; file frames go to the receiver.
     void show_message(const Json& m) {
@@ -62,12 +62,14 @@ public:
         } else if (type == "ERROR") {
             std::string code = spchat::string_field(m, "code").value_or("");
             say(std::cout, "! " + field("text") + (code.empty() ? "" : " (" + show(code) + ")"));
+            ++errors;
         } else if (type == "WHO_LIST") {
             std::string list;
             if (m.contains("members") && m["members"].is_array())
                 for (const auto& e : m["members"])
                     if (e.is_string()) list += (list.empty() ? "" : ", ") + show(e.get<std::string>());
             say(std::cout, "members of " + field("room") + ": " + list);
+            ++who_lists;
         } else if (type == "PONG") {
             m_pong = std::chrono::steady_clock::now();
         } else if (type.rfind("FILE_", 0) == 0) {
@@ -384,7 +386,13 @@ int spchat_connect(const po::variables_map& vm) {
             Json w;
             w["type"] = "WHO";
             client.send(w);
-            chat.drain(timeout, [&] { return false; });
+            // The list, or the ERROR that answers instead.
+            const std::size_t lists = chat.who_lists, errors = chat.errors;
+            chat.drain(timeout, [&] { return chat.who_lists > lists || chat.errors > errors; });
+            if (chat.who_lists == lists) {
+                say(std::cerr, name + "no member list for the room");
+                return kFailure;
+            }
         }
         if (vm.count("send")) {
             acted = true;

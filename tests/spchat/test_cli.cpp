@@ -152,6 +152,7 @@ TEST_CASE("spchat against an independent peer (python3-pycryptodome): files both
     // Chat: python in a room with msglab; the texts are the original's.
     ChildProcess listener({kMsglab, "connect", "spchat", s.target(), "--nick", "dana", "--room", "r1", "--wait", "5",
                            "--send", "hi from msglab"});
+    wait_line(listener, "* dana joined r1 (SECURE)");
     auto joined = run_command(kSystemPython + std::string(" ") + kPeer + " chat 127.0.0.1 " + port + " Eve r1 'hi from python' 2>&1");
     INFO(joined.output);
     CHECK(joined.exit_code == 0);
