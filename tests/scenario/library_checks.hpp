@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "core/registry.hpp"
+#include "support.hpp"
+#include "scenario/hunt.hpp"
 #include "scenario/runner.hpp"
 #include "scenario/scenario.hpp"
 
@@ -83,6 +85,42 @@ RunLibrary run_on_one_server(const std::string& protocol) {
         }
         return out;
     };
+}
+
+// Hunts of a `Server` built clean and with each plant: the clean one shows
+// exactly the protocol's design findings, every plant is detected.
+template <class Server>
+void check_hunts(const std::string& protocol) {
+    auto hunt = [&](const Server& s, const std::filesystem::path& out) {
+        scenario::HuntOptions o;
+        o.protocol = protocol;
+        o.target = s.target();
+        o.out = out.string();
+        o.fuzz_seconds = 1;
+        if constexpr (requires { s.files(); }) o.server_files = s.files();
+        o.library_root = (std::filesystem::path(MSGLAB_SOURCE_DIR) / "scenarios").string();
+        return scenario::run_hunt(o);
+    };
+    {
+        Server clean;
+        TempDir tmp;
+        scenario::HuntResult r = hunt(clean, tmp.path());
+        REQUIRE(r.stop_reason.empty());
+        const auto& design = Registry::builtin().protocol(protocol)->design_findings;
+        std::set<std::string> codes;
+        for (const auto& f : r.findings) codes.insert(f.code);
+        CHECK(codes == std::set<std::string>(design.begin(), design.end()));
+    }
+    for (const auto* plant : Registry::builtin().plants_of(protocol)) {
+        Server planted({plant->id});
+        TempDir tmp;
+        scenario::HuntResult r = hunt(planted, tmp.path());
+        INFO(plant->id);
+        bool detected = false;
+        for (const auto& f : r.findings)
+            detected |= std::count(plant->detected_by.begin(), plant->detected_by.end(), f.code) != 0;
+        CHECK(detected);
+    }
 }
 
 }  // namespace msglab::test

@@ -67,34 +67,5 @@ TEST_CASE("probe steps: the trace records the check and its evidence, a missing 
 
 TEST_CASE("A hunt of the clean CSMP server finds only its design findings, every plant is detected",
           "[hunt][csmp]") {
-    auto hunt = [](const CsmpServer& s, const fs::path& out) {
-        HuntOptions o;
-        o.protocol = "csmp";
-        o.target = s.target();
-        o.out = out.string();
-        o.fuzz_seconds = 1;
-        o.server_files = s.files();
-        o.library_root = (fs::path(MSGLAB_SOURCE_DIR) / "scenarios").string();
-        return run_hunt(o);
-    };
-    {
-        CsmpServer clean;
-        TempDir tmp;
-        HuntResult r = hunt(clean, tmp.path());
-        REQUIRE(r.stop_reason.empty());
-        const auto& design = Registry::builtin().protocol("csmp")->design_findings;
-        std::set<std::string> codes;
-        for (const auto& f : r.findings) codes.insert(f.code);
-        CHECK(codes == std::set<std::string>(design.begin(), design.end()));
-    }
-    for (const auto* plant : Registry::builtin().plants_of("csmp")) {
-        CsmpServer planted({plant->id});
-        TempDir tmp;
-        HuntResult r = hunt(planted, tmp.path());
-        INFO(plant->id);
-        bool detected = false;
-        for (const auto& f : r.findings)
-            detected |= std::count(plant->detected_by.begin(), plant->detected_by.end(), f.code) != 0;
-        CHECK(detected);
-    }
+    check_hunts<CsmpServer>("csmp");
 }

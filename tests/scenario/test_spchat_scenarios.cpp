@@ -37,33 +37,5 @@ TEST_CASE("Each SP-SimpleChat plant's scenarios FAIL against it, and only they",
 
 TEST_CASE("A hunt of the clean SP-SimpleChat server finds only its design findings, every plant is detected",
           "[hunt][spchat]") {
-    auto hunt = [](const SpchatServer& s, const fs::path& out) {
-        HuntOptions o;
-        o.protocol = "spchat";
-        o.target = s.target();
-        o.out = out.string();
-        o.fuzz_seconds = 1;
-        o.library_root = (fs::path(MSGLAB_SOURCE_DIR) / "scenarios").string();
-        return run_hunt(o);
-    };
-    {
-        SpchatServer clean;
-        TempDir tmp;
-        HuntResult r = hunt(clean, tmp.path());
-        REQUIRE(r.stop_reason.empty());
-        const auto& design = Registry::builtin().protocol("spchat")->design_findings;
-        std::set<std::string> codes;
-        for (const auto& f : r.findings) codes.insert(f.code);
-        CHECK(codes == std::set<std::string>(design.begin(), design.end()));
-    }
-    for (const auto* plant : Registry::builtin().plants_of("spchat")) {
-        SpchatServer planted({plant->id});
-        TempDir tmp;
-        HuntResult r = hunt(planted, tmp.path());
-        INFO(plant->id);
-        bool detected = false;
-        for (const auto& f : r.findings)
-            detected |= std::count(plant->detected_by.begin(), plant->detected_by.end(), f.code) != 0;
-        CHECK(detected);
-    }
+    check_hunts<SpchatServer>("spchat");
 }
