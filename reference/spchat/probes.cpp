@@ -90,6 +90,25 @@ std::vector<Json> drain(Client& c, ms wait, const std::function<bool(const Json&
 // within milliseconds.
 constexpr ms kQuiet{800};
 
+// Two fresh clients that said HELLO, in a fresh room of their own when
+// `join` (the join announcements already read).
+struct Pair {
+    Client a, b;
+    std::string na, nb, room;
+};
+
+Pair pair(const ProbeContext& ctx, bool join) {
+    Pair p{connect(ctx), connect(ctx), fresh("a"), fresh("b"), fresh("room")};
+    must_hello(p.a, p.na, ctx);
+    must_hello(p.b, p.nb, ctx);
+    if (join) {
+        must_join(p.a, p.room, ctx);
+        must_join(p.b, p.room, ctx);
+        drain(p.a, 200ms);
+    }
+    return p;
+}
+
 ProbeResult guarded(const ProbeContext& ctx, const std::function<ProbeResult(const ProbeContext&)>& body) {
     try {
         return body(ctx);
@@ -144,13 +163,9 @@ ProbeResult room_acl(const ProbeContext& ctx) {
 }
 
 ProbeResult magic_trigger(const ProbeContext& ctx) {
-    Client a = connect(ctx), b = connect(ctx);
-    const std::string na = fresh("a"), nb = fresh("b"), room = fresh("room");
-    must_hello(a, na, ctx);
-    must_hello(b, nb, ctx);
-    must_join(a, room, ctx);
-    must_join(b, room, ctx);
-    drain(a, 200ms);
+    Pair p = pair(ctx, true);
+    Client &a = p.a, &b = p.b;
+    const std::string &na = p.na, &room = p.room;
     for (const char* trigger : {"BACKDOOR", "backdoor"}) {
         a.send(chat(room, trigger));
         for (const auto& msg : drain(a, kQuiet)) {
@@ -213,10 +228,9 @@ ProbeResult oversized_frame(const ProbeContext& ctx) {
 }
 
 ProbeResult file_from(const ProbeContext& ctx) {
-    Client a = connect(ctx), b = connect(ctx);
-    const std::string na = fresh("a"), nb = fresh("b"), victim = fresh("victim");
-    must_hello(a, na, ctx);
-    must_hello(b, nb, ctx);
+    Pair p = pair(ctx, false);
+    Client &a = p.a, &b = p.b;
+    const std::string &na = p.na, &nb = p.nb, victim = fresh("victim");
     Json start;
     start["type"] = "FILE_START";
     start["from"] = victim;
@@ -245,13 +259,9 @@ ProbeResult claim_identity(const ProbeContext& ctx) {
 }
 
 ProbeResult plaintext_chat(const ProbeContext& ctx) {
-    Client a = connect(ctx), b = connect(ctx);
-    const std::string na = fresh("a"), nb = fresh("b"), room = fresh("room");
-    must_hello(a, na, ctx);
-    must_hello(b, nb, ctx);
-    must_join(a, room, ctx);
-    must_join(b, room, ctx);
-    drain(a, 200ms);
+    Pair p = pair(ctx, true);
+    Client &a = p.a, &b = p.b;
+    const std::string &room = p.room;
     const std::string secret = "meet at the usual place " + fresh("t");
     a.send(chat(room, secret));
     for (const auto& msg : drain(b, ctx.timeout, [&](const Json& m) { return text_of(m) == secret; }))
@@ -262,10 +272,9 @@ ProbeResult plaintext_chat(const ProbeContext& ctx) {
 }
 
 ProbeResult file_key(const ProbeContext& ctx) {
-    Client a = connect(ctx), b = connect(ctx);
-    const std::string na = fresh("a"), nb = fresh("b");
-    must_hello(a, na, ctx);
-    must_hello(b, nb, ctx);
+    Pair p = pair(ctx, false);
+    Client &a = p.a, &b = p.b;
+    const std::string &na = p.na, &nb = p.nb;
     // A small file, sent as the original client does.
     auto dir = std::filesystem::temp_directory_path() / ("msglab-probe-" + fresh("f"));
     std::filesystem::create_directories(dir);
