@@ -147,7 +147,7 @@ Effects App::frame(ConnId id, std::string_view body) {
     } else if (type == "QUIT") {
         info(fx, id, "Goodbye!");
         fx.close.push_back(id);
-    } else if ((type == "FILE_START" || type == "FILE_CHUNK" || type == "FILE_END") && on_file(fx, id, c, *m, type)) {
+    } else if ((type == "FILE_START" || type == "FILE_CHUNK" || type == "FILE_END") && on_file(fx, id, c, *m)) {
         // relayed or refused
     } else {
         error(fx, id, "Unknown type: " + clip(type));
@@ -290,7 +290,7 @@ void App::on_leave(Effects& fx, ConnId id, Conn& c) {
     to_room(fx, room, msg(room, "server", c.nick + " left the room"), id);
 }
 
-bool App::on_file(Effects& fx, ConnId id, Conn& c, const Json& m, const std::string& type) {
+bool App::on_file(Effects& fx, ConnId id, Conn& c, const Json& m) {
     auto pl = m.find("payload");
     std::optional<std::string> fid;
     if (pl != m.end() && pl->is_object()) fid = string_field(*pl, "file_id");
@@ -319,7 +319,6 @@ bool App::on_file(Effects& fx, ConnId id, Conn& c, const Json& m, const std::str
         to_room(fx, to, m, id);
         return true;
     }
-    (void)type;
     return false;  // the original falls through to "Unknown type"
 }
 

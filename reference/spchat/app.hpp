@@ -130,7 +130,7 @@ private:
     void on_who(Effects& fx, ConnId id, Conn& c, const Json& m);
     void on_msg(Effects& fx, ConnId id, Conn& c, const Json& m);
     void on_leave(Effects& fx, ConnId id, Conn& c);
-    bool on_file(Effects& fx, ConnId id, Conn& c, const Json& m, const std::string& type);
+    bool on_file(Effects& fx, ConnId id, Conn& c, const Json& m);
 
     AppConfig m_config;
     std::unordered_map<ConnId, Conn> m_conns;
