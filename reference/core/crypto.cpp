@@ -434,6 +434,11 @@ RsaPublicKey::RsaPublicKey(const RsaPublicKey& other)
           Impl{std::make_unique<Botan::RSA_PublicKey>(other.m_impl->key->get_n(), other.m_impl->key->get_e())})) {}
 RsaPublicKey::RsaPublicKey(RsaPublicKey&&) noexcept = default;
 RsaPublicKey::~RsaPublicKey() = default;
+RsaPublicKey& RsaPublicKey::operator=(const RsaPublicKey& other) {
+    if (this != &other) *this = RsaPublicKey(other);
+    return *this;
+}
+RsaPublicKey& RsaPublicKey::operator=(RsaPublicKey&&) noexcept = default;
 
 std::optional<RsaPublicKey> RsaPublicKey::from_spki_der(ByteView der) {
     try {

@@ -124,6 +124,8 @@ public:
     static std::optional<RsaPublicKey> from_pem(std::string_view pem);
     RsaPublicKey(const RsaPublicKey&);
     RsaPublicKey(RsaPublicKey&&) noexcept;
+    RsaPublicKey& operator=(const RsaPublicKey&);
+    RsaPublicKey& operator=(RsaPublicKey&&) noexcept;
     ~RsaPublicKey();
 
     std::size_t bits() const;

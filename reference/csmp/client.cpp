@@ -245,9 +245,9 @@ std::unique_ptr<WsClient> Client::open(const std::string& target, int* refused_s
     websocket::permessage_deflate pmd;
     pmd.client_enable = m_options.deflate;
     impl->ws->set_option(pmd);
-    impl->ws->read_message_max(1u << 20);
-    impl->ws->set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-        req.set(http::field::user_agent, "msglab-csmp");
+    impl->ws->read_message_max(m_options.max_message);
+    impl->ws->set_option(websocket::stream_base::decorator([headers, agent = m_options.user_agent](websocket::request_type& req) {
+        req.set(http::field::user_agent, agent);
         for (const auto& [k, v] : headers) req.set(k, v);
     }));
     websocket::response_type res;

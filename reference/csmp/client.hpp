@@ -33,6 +33,8 @@ struct ClientOptions {
     std::uint16_t port = 8000;
     std::chrono::milliseconds timeout{10'000};  // connect, each request, each handshake
     bool deflate = true;                        // offer permessage-deflate
+    std::string user_agent = "msglab-csmp";     // on the WebSocket upgrade
+    std::size_t max_message = 1u << 20;         // one WebSocket message received
 };
 
 // One WebSocket. receive() waits at most its timeout; a message that

@@ -7,11 +7,11 @@ namespace msglab::socp {
 
 namespace {
 
-constexpr std::array<std::string_view, 22> kTypes = {
+constexpr std::array<std::string_view, 21> kTypes = {
     "SERVER_HELLO_JOIN", "SERVER_WELCOME", "SERVER_ANNOUNCE", "SERVER_HELLO_LINK", "USER_ADVERTISE", "USER_REMOVE",
     "SERVER_DELIVER", "HEARTBEAT", "USER_HELLO", "MSG_DIRECT", "USER_DELIVER", "PUBLIC_CHANNEL_ADD",
     "PUBLIC_CHANNEL_UPDATED", "PUBLIC_CHANNEL_KEY_SHARE", "MSG_PUBLIC_CHANNEL", "FILE_START", "FILE_CHUNK",
-    "FILE_END", "ACK", "ERROR", "CTRL_CLOSE", "USER_LIST"};
+    "FILE_END", "ACK", "ERROR", "CTRL_CLOSE"};
 
 std::string_view view(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 ByteView bytes_of(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
@@ -52,7 +52,7 @@ bool server_signed_type(std::string_view t) {
 
 bool user_type(std::string_view t) {
     return t == "USER_HELLO" || t == "MSG_DIRECT" || t == "MSG_PUBLIC_CHANNEL" || t == "FILE_START" ||
-           t == "FILE_CHUNK" || t == "FILE_END" || t == "CTRL_CLOSE" || t == "USER_LIST";
+           t == "FILE_CHUNK" || t == "FILE_END" || t == "CTRL_CLOSE";
 }
 
 Result<Envelope, std::string> parse_envelope(std::string_view text, const Limits& limits) {
