@@ -82,6 +82,10 @@ void spchat_serve_options(po::options_description& o);
 void spchat_connect_options(po::options_description& o);
 int spchat_serve(const po::variables_map& vm);
 int spchat_connect(const po::variables_map& vm);
+void socp_serve_options(po::options_description& o);
+void socp_connect_options(po::options_description& o);
+int socp_serve(const po::variables_map& vm);
+int socp_connect(const po::variables_map& vm);
 
 // --server-file KEY=PATH options (repeatable): files of the server under
 // test that scenario checks read (a database). Throws UsageError.

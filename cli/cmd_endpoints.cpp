@@ -68,6 +68,7 @@ const std::vector<EndpointCommands>& endpoint_table() {
         {"slmp", slmp_serve_options, slmp_serve, slmp_connect_options, slmp_connect},
         {"csmp", csmp_serve_options, csmp_serve, csmp_connect_options, csmp_connect},
         {"spchat", spchat_serve_options, spchat_serve, spchat_connect_options, spchat_connect},
+        {"socp", socp_serve_options, socp_serve, socp_connect_options, socp_connect},
     };
     return table;
 }

@@ -135,6 +135,8 @@ std::optional<std::string> Client::receive_text(std::chrono::milliseconds timeou
 
 bool Client::closed() const { return !m_ws || m_ws->closed(); }
 
+std::string Client::close_reason() const { return m_ws ? m_ws->close_reason() : "not connected"; }
+
 void Client::close() {
     if (!m_ws) return;
     try {

@@ -104,6 +104,8 @@ public:
     void send_text(const std::string& text);
     std::optional<std::string> receive_text(std::chrono::milliseconds timeout);
     bool closed() const;
+    // Why the WebSocket closed ("closed by the server (code 1009)", ...).
+    std::string close_reason() const;
     void close();
 
 private:
