@@ -55,8 +55,8 @@ std::int64_t Client::now() const {
         .count();
 }
 
-void Client::login() {
-    if (m_options.user.empty()) throw ClientError("no user id");
+void Client::open() {
+    if (m_ws) return;
     csmp::ClientOptions o;
     o.host = m_options.host;
     o.port = m_options.port;
@@ -70,6 +70,11 @@ void Client::login() {
         throw ClientError(std::string("cannot reach ") + m_options.host + ":" + std::to_string(m_options.port) + ": " +
                           e.what());
     }
+}
+
+void Client::login() {
+    if (m_options.user.empty()) throw ClientError("no user id");
+    open();
     if (m_options.keylog)
         m_options.keylog->write("SOCP_PRIVATE_KEY", bytes_of(m_options.user), m_key.pkcs8_der());
     Envelope hello;

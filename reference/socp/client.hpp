@@ -69,7 +69,10 @@ public:
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
-    // Opens the WebSocket and sends USER_HELLO; waits for the server's ACK
+    // Opens the WebSocket only (probes that play a server start here).
+    // Throws ClientError when the server cannot be reached.
+    void open();
+    // Opens the WebSocket (unless open) and sends USER_HELLO; waits for the server's ACK
     // or its USER_ADVERTISE of this user. Throws ClientError on an ERROR
     // (NAME_IN_USE, BAD_KEY, ...), a closed socket or a timeout.
     void login();
