@@ -42,10 +42,23 @@ double seconds_option(const po::variables_map& vm, const char* name, double min,
     return v;
 }
 
-// --key FILE (made there when missing), else a fresh key for this run.
+// --key FILE (made there when missing), --cached-key NAME, else a fresh key
+// for this run.
 crypto::RsaPrivateKey key_option(const po::variables_map& vm, std::size_t bits, Rng& rng) {
     auto progress = [](const std::string& line) { say(std::cerr, line); };
+    if (vm.count("key") && vm.count("cached-key")) throw UsageError("--key and --cached-key exclude each other");
     if (vm.count("key")) return socp::load_or_make_key(vm["key"].as<std::string>(), bits, rng, progress);
+    if (vm.count("cached-key")) {
+        try {
+            // Cached keys are RSA-4096 unless named weak-*: socp.weak-rsa still
+            // admits weak keys from others with a full-size key of its own.
+            std::string name = vm["cached-key"].as<std::string>();
+            return socp::cached_key(name, name.rfind("weak", 0) == 0 ? socp::kWeakBits : socp::kRequiredBits, rng,
+                                    progress);
+        } catch (const std::invalid_argument& e) {
+            throw UsageError(std::string("--cached-key: ") + e.what());
+        }
+    }
     say(std::cerr, "making an RSA-" + std::to_string(bits) +
                        " key for this run (takes a few seconds; --key FILE keeps one across runs)");
     return crypto::RsaPrivateKey::generate(rng, bits);
@@ -94,6 +107,8 @@ void socp_serve_options(po::options_description& o) {
         "introducer", po::value<std::vector<std::string>>()->composing(),
         "HOST:PORT of a server to join the mesh through (repeatable, tried in order); none: a new mesh")(
         "key", po::value<std::string>(), "the server's RSA private key (PEM); made and saved there when missing")(
+        "cached-key", po::value<std::string>(),
+        "use the key NAME from the key cache ($MSGLAB_SOCP_KEY_CACHE or ~/.cache/msglab/socp-keys), made once")(
         "id", po::value<std::string>(), "the server's id (default: a new UUID v4; the introducer may reassign it)")(
         "advertise", po::value<std::string>(), "the host other servers are told to dial (default: the --listen host)")(
         "heartbeat", po::value<double>()->default_value(15.0), "seconds between HEARTBEATs on each server link")(
@@ -112,6 +127,8 @@ void socp_serve_options(po::options_description& o) {
 void socp_connect_options(po::options_description& o) {
     o.add_options()("user", po::value<std::string>(), "the user id (default: a new UUID v4)")(
         "key", po::value<std::string>(), "the user's RSA private key (PEM); made and saved there when missing")(
+        "cached-key", po::value<std::string>(),
+        "use the key NAME from the key cache ($MSGLAB_SOCP_KEY_CACHE or ~/.cache/msglab/socp-keys), made once")(
         "keylog", po::value<std::string>(),
         "append the private key to this key log as SOCP_PRIVATE_KEY, for decode and Wireshark "
         "(else $MSGLAB_KEYLOGFILE)")(

@@ -144,6 +144,29 @@ const std::vector<FindingCode>& finding_catalogue() {
          "Encryption keys derive from a constant and values sent in clear, so whoever sees the traffic derives "
          "the keys: the encryption hides nothing.",
          "Derive keys from a secret the parties agreed (an authenticated key exchange), never from a constant."},
+        {"WEAK_KEY_ACCEPTED", 326, Severity::high, "Key shorter than the protocol requires accepted",
+         "The endpoint accepts (or makes) an RSA key below the size the protocol mandates while the protocol still "
+         "claims its full strength: RSA-1024 is within reach of a well-funded attacker, and every message and "
+         "signature under it falls with it.",
+         "Refuse keys below the mandated size at every place a key enters (login, server links, directories)."},
+        {"UNAUTHENTICATED_GOSSIP", 345, Severity::critical, "Presence gossip trusted without a valid signature",
+         "A server accepts a presence announcement (USER_ADVERTISE) that is unsigned or badly signed, so anyone "
+         "who reaches a server link can say where a user lives and receive that user's messages.",
+         "Verify every gossip frame with the pinned key of the server that originated it; drop and report the rest."},
+        {"SIGNATURE_NOT_VERIFIED", 347, Severity::critical, "Signed frames accepted without checking the signature",
+         "The endpoint accepts frames whose signature does not verify (any non-empty value passes), so the "
+         "signatures protect nothing: a forged server frame delivers, removes or reroutes at will.",
+         "Verify each signature against the expected key and reject the frame when it fails."},
+        {"UNAUTHENTICATED_SERVER_JOIN", 306, Severity::high, "Any host can join the server mesh",
+         "A peer that announces itself as a server is linked with the key it presents: no operator, allow-list or "
+         "certificate vouches for it. Once linked, its own valid signatures make its gossip trusted, so it can "
+         "claim any user and receive their messages.",
+         "Pin the keys of the servers allowed in the mesh (or sign them with a mesh authority) and refuse others."},
+        {"UNBOUNDED_RSA_PAYLOAD", 770, Severity::low, "Ciphertext size left without a rule",
+         "The protocol applies RSA-OAEP directly to payloads (at most 446 bytes under RSA-4096) yet sets no "
+         "chunking rule and no size bound, so a relaying server must pass any ciphertext it is given and a "
+         "long message becomes pieces with no order or completeness the receiver can check.",
+         "Use hybrid encryption (a per-message key wrapped with RSA, the body under an AEAD) and bound sizes."},
         {"CRASH", 119, Severity::high, "Crash on crafted input",
          "Crafted input made the implementation crash or trip a sanitizer.",
          "Fix the memory-safety bug; fuzz the parser with sanitizers in CI."},

@@ -98,7 +98,9 @@ TEST_CASE("A hunt of a dead target says so and writes no findings", "[hunt]") {
 // (each endpoint spends most of its time waiting on its scenarios).
 static void check_audit(const std::vector<std::string>& protocols) {
     TempDir tmp;
-    std::string cmd = std::string(MSGLAB_BINARY) + " audit --time 1 --out " + shell_quote(tmp.path().string());
+    // SOCP's endpoints and checks take their RSA keys from the test keys.
+    std::string cmd = "MSGLAB_SOCP_KEY_CACHE=" + shell_quote(MSGLAB_SOCP_KEYS) + " " + std::string(MSGLAB_BINARY) +
+                      " audit --time 1 --out " + shell_quote(tmp.path().string());
     for (const auto& p : protocols) cmd += " --protocol " + p;
     auto r = run_command(cmd);
     INFO(r.output);
@@ -126,6 +128,10 @@ TEST_CASE("msglab audit of SecMsg and SLMP: every endpoint hunted, the index wit
 TEST_CASE("msglab audit of CSMP and SP-SimpleChat: every endpoint hunted, the index with the detection matrix",
           "[hunt]") {
     check_audit({"csmp", "spchat"});
+}
+
+TEST_CASE("msglab audit of SOCP: every endpoint hunted, the index with the detection matrix", "[hunt]") {
+    check_audit({"socp"});
 }
 
 TEST_CASE("msglab hunt from the command line writes the folder and its reports", "[hunt]") {
