@@ -62,8 +62,8 @@ void App::error(Effects& fx, LinkId link, const std::string& code, const std::st
 }
 
 bool App::key_ok(const crypto::RsaPublicKey& key) const {
-    if (m_config.plants.has(plant::weak_rsa)) return key.bits() >= kWeakBits;
-    return key.bits() >= kRequiredBits;
+    if (m_config.plants.has(plant::weak_rsa)) return key.bits() >= std::min(m_config.weak_key_bits, m_config.min_key_bits);
+    return key.bits() >= m_config.min_key_bits;
 }
 
 // The transport signature of a frame from a server link: by `from` when it is
@@ -259,7 +259,7 @@ bool App::register_server(Effects& fx, LinkId id, const Envelope& e, std::int64_
         return false;
     }
     if (!key_ok(decoded->key)) {
-        error(fx, id, "BAD_KEY", "RSA-" + std::to_string(decoded->key.bits()) + " key: RSA-4096 is required", now);
+        error(fx, id, "BAD_KEY", "RSA-" + std::to_string(decoded->key.bits()) + " key: RSA-" + std::to_string(m_config.min_key_bits) + " is required", now);
         fx.close.push_back(id);
         return false;
     }
@@ -498,7 +498,7 @@ void App::on_user_hello(Effects& fx, LinkId id, Link& link, const Envelope& e, s
         return;
     }
     if (!key_ok(decoded->key)) {
-        error(fx, id, "BAD_KEY", "RSA-" + std::to_string(decoded->key.bits()) + " key: RSA-4096 is required", now);
+        error(fx, id, "BAD_KEY", "RSA-" + std::to_string(decoded->key.bits()) + " key: RSA-" + std::to_string(m_config.min_key_bits) + " is required", now);
         fx.close.push_back(id);
         return;
     }

@@ -87,6 +87,10 @@ struct AppConfig {
     std::int64_t forget_after_ms = 10 * 60 * 1000;  // a dead server is forgotten after this
     std::int64_t join_timeout_ms = 10'000;          // an introducer must welcome within this
     Limits limits;
+    // Keys below min_key_bits are refused (weak_key_bits under socp.weak-rsa).
+    // The fuzzer lowers both so that its keys sign fast; servers keep these.
+    std::size_t min_key_bits = kRequiredBits;
+    std::size_t weak_key_bits = kWeakBits;
     std::size_t max_users = 100'000;
     std::size_t max_servers = 1'000;
     std::size_t seen_capacity = 100'000;
