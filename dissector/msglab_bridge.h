@@ -1,7 +1,8 @@
 /* The C interface the dissector uses to reach msglab's C++ core: key log
  * parsing, SecMsg key derivation, the SegMSG cipher and the hashes; for
  * SLMP base64, P-256 key checks and Fernet; for SP-SimpleChat base64url,
- * the file key and AES-EAX. */
+ * the file key and AES-EAX; for SOCP the envelope, keys, signatures and
+ * decryption of reference/socp/wire.hpp, so the dissector and msglab agree. */
 #ifndef MSGLAB_BRIDGE_H
 #define MSGLAB_BRIDGE_H
 
@@ -81,6 +82,99 @@ void msglab_spchat_file_key(const uint8_t session_key[32], const uint8_t *file_n
  * `cap` bytes) and returns its length, else returns -1. */
 long msglab_aes256_eax_open(const uint8_t key[32], const uint8_t *nonce, size_t nonce_len, const uint8_t *sealed,
                             size_t sealed_len, uint8_t *plaintext, size_t cap);
+
+
+/* ---- SOCP v1.3 ---- */
+
+/* Bounds of the SOCP analysis: identities are at most 256 bytes (the wire
+ * layer's bound on type, from and to) plus a NUL. */
+#define MSGLAB_SOCP_ID_MAX 257
+#define MSGLAB_SOCP_MAX_CONFLICTS 4
+/* Wraps and shares whose outcome is reported, bit i for element i. */
+#define MSGLAB_SOCP_MAX_WRAPS 64
+
+enum { MSGLAB_SOCP_KEY_DER = 1, MSGLAB_SOCP_KEY_PEM = 2 };
+
+/* An RSA public key as SOCP carries it (base64url of DER SPKI or of PEM
+ * text, or bare PEM): 1 with its size, encoding and the SHA-256 of its DER
+ * SubjectPublicKeyInfo, else 0. */
+int msglab_socp_key_info(const char *text, size_t len, unsigned *bits, int *encoding, uint8_t fingerprint[32]);
+
+/* The keys one capture has shown so far, the private keys the user gave,
+ * and the group keys they opened. */
+typedef struct msglab_socp msglab_socp;
+msglab_socp *msglab_socp_new(void);
+void msglab_socp_free(msglab_socp *s);
+/* SOCP_PRIVATE_KEY <hex of the user id> <hex of the PKCS#8 DER> lines of a
+ * key log; returns the number of keys taken. */
+size_t msglab_socp_load_keylog(msglab_socp *s, const msglab_keylog *log);
+/* A PEM private key (PKCS#8) file, or every such file in a folder; returns
+ * the number of keys taken. A key applies to the user whose public key in the
+ * capture is its public half. */
+size_t msglab_socp_load_private_keys(msglab_socp *s, const char *path);
+size_t msglab_socp_private_key_count(const msglab_socp *s);
+
+enum {
+    MSGLAB_SOCP_SIG_MISSING = 1, /* absent or empty */
+    MSGLAB_SOCP_SIG_VERIFIED,
+    MSGLAB_SOCP_SIG_BAD,         /* every candidate key known, none verifies */
+    MSGLAB_SOCP_SIG_NO_KEY,      /* a candidate signer's key is not in the capture */
+};
+enum { MSGLAB_SOCP_SIGNER_FROM = 1, MSGLAB_SOCP_SIGNER_PEER };
+enum { MSGLAB_SOCP_CSIG_KEY_SENDER_PUB = 1, MSGLAB_SOCP_CSIG_KEY_LEARNT };
+enum {
+    MSGLAB_SOCP_DEC_NO_KEY = 1,   /* no private key for the recipient / no group key */
+    MSGLAB_SOCP_DEC_DECRYPTED,
+    MSGLAB_SOCP_DEC_FAILED,       /* the key is there, the ciphertext does not open */
+    MSGLAB_SOCP_DEC_UNENCRYPTED,  /* base64 of printable UTF-8, not a ciphertext */
+};
+enum { MSGLAB_SOCP_SOURCE_KEYLOG = 1, MSGLAB_SOCP_SOURCE_KEY_FILE, MSGLAB_SOCP_SOURCE_GROUP_KEY };
+
+typedef struct {
+    int parsed;       /* parse_envelope accepted it; nothing below is set otherwise */
+    char error[128];  /* why not */
+    uint8_t message_id[32]; /* SHA-256 of section 8.3's (ts, from, to, payload hash) */
+    int known_type;
+    int server_signed_type;
+
+    int sig_status;
+    int sig_signer;                       /* MSGLAB_SOCP_SIGNER_*, when verified */
+    char sig_key_owner[MSGLAB_SOCP_ID_MAX]; /* whose key verified it */
+    uint32_t sig_key_frame;               /* where that key was learnt */
+    const char *sig_canon;                /* the canonical form that verified (static) */
+    /* NO_KEY: the identity without a key; empty: the sending side is unknown. */
+    char sig_no_key_for[MSGLAB_SOCP_ID_MAX];
+
+    int csig_status;                      /* 0: no content_sig here; else MSGLAB_SOCP_SIG_* */
+    int csig_key;                         /* MSGLAB_SOCP_CSIG_KEY_*, when checked */
+    char csig_sender[MSGLAB_SOCP_ID_MAX]; /* the identity the content signature speaks for */
+    int sender_pub_matches;               /* -1 nothing to compare; 0 or 1 against the learnt key */
+
+    int dec_status;                       /* 0: nothing to decrypt here */
+    int dec_source;                       /* MSGLAB_SOCP_SOURCE_* */
+    char dec_recipient[MSGLAB_SOCP_ID_MAX];
+    int64_t dec_group_version;            /* the group key's version */
+    int dec_group_version_known;
+    long plaintext_len;                   /* bytes written to the caller's buffer */
+
+    unsigned wraps;                       /* wraps (or shares) in the payload */
+    uint64_t wraps_opened, wraps_failed;  /* bit i: element i opened / its key did not open it */
+    unsigned group_keys_learnt;
+
+    unsigned n_conflicts;                 /* a signing key unlike the one learnt earlier */
+    char conflict_id[MSGLAB_SOCP_MAX_CONFLICTS][MSGLAB_SOCP_ID_MAX];
+    uint32_t conflict_frame[MSGLAB_SOCP_MAX_CONFLICTS];
+} msglab_socp_result;
+
+/* One WebSocket text message in frame `frame`, in capture order: parses the
+ * envelope, learns the public keys it carries, verifies the transport
+ * signature with the key of `from` and of `link_sender` (the identity of the
+ * connection's side that sent it, NULL when unknown), the content signature,
+ * decrypts a DM for a recipient whose private key is known, opens group key
+ * wraps and public channel messages. The plaintext goes to `plaintext` (at
+ * most `cap` bytes). Returns r->parsed. */
+int msglab_socp_analyze(msglab_socp *s, const char *text, size_t len, const char *link_sender, uint32_t frame,
+                        msglab_socp_result *r, uint8_t *plaintext, size_t cap);
 
 #ifdef __cplusplus
 }

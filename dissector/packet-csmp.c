@@ -39,6 +39,7 @@
 
 void proto_register_csmp(void);
 void proto_reg_handoff_csmp(void);
+gboolean csmp_ws_connection(packet_info *pinfo);
 
 #define CSMP_PORT 8000
 /* Bounds: JSON texts parsed, nesting, values per text. */
@@ -240,6 +241,14 @@ static csmp_conv *get_conv(packet_info *pinfo, gboolean create)
         conversation_add_proto_data(conv, proto_csmp, c);
     }
     return c;
+}
+
+/* For packet-socp.c: TRUE on a connection whose upgrade made it one of
+ * CSMP's sockets, where every message is CSMP's. */
+gboolean csmp_ws_connection(packet_info *pinfo)
+{
+    const csmp_conv *c = get_conv(pinfo, FALSE);
+    return c && c->channel != CH_NONE;
 }
 
 static csmp_session *find_session(const char *sid)
@@ -509,6 +518,9 @@ static gboolean looks_like_csmp(const jv *root)
 {
     const char *type = jv_string(root, "type");
     if (!type) return FALSE;
+    /* A SOCP envelope (section 2.8) is SOCP's, whatever its type. */
+    const jv *ts = jv_member(root, "ts"), *payload = jv_member(root, "payload");
+    if (ts && ts->type == JV_NUMBER && payload && payload->type == JV_OBJECT) return FALSE;
     if (strcmp(type, "chat") == 0 || strncmp(type, "call:", 5) == 0) return TRUE;
     return strcmp(type, "error") == 0 && jv_member(root, "code") && jv_member(root, "detail");
 }

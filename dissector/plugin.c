@@ -23,6 +23,8 @@ void proto_register_csmp(void);
 void proto_reg_handoff_csmp(void);
 void proto_register_spchat(void);
 void proto_reg_handoff_spchat(void);
+void proto_register_socp(void);
+void proto_reg_handoff_socp(void);
 
 void plugin_register(void)
 {
@@ -45,4 +47,9 @@ void plugin_register(void)
     spchat.register_protoinfo = proto_register_spchat;
     spchat.register_handoff = proto_reg_handoff_spchat;
     proto_register_plugin(&spchat);
+
+    static proto_plugin socp;
+    socp.register_protoinfo = proto_register_socp;
+    socp.register_handoff = proto_reg_handoff_socp;
+    proto_register_plugin(&socp);
 }

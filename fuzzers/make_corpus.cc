@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "core/crypto.hpp"
 #include "core/fernet.hpp"
@@ -17,6 +18,7 @@
 #include "secmsg/session.hpp"
 #include "slmp/codec.hpp"
 #include "slmp_fixture.hpp"
+#include "socp/wire.hpp"
 #include "spchat/wire.hpp"
 
 using namespace msglab;
@@ -38,6 +40,9 @@ Bytes cat(std::initializer_list<ByteView> parts) {
     return out;
 }
 Bytes u8(std::uint8_t v) { return Bytes{v}; }
+// socp_payload_fuzzer.cc's group key.
+constexpr std::uint8_t kSocpGroupKey[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                                           17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 Bytes be16(std::uint16_t v) { return Bytes{static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
 
 // slmp_codec_fuzzer.cc, stream mode: one record of raw bytes from `from`.
@@ -422,6 +427,212 @@ void spchat_seeds(const fs::path& out, const std::vector<SpchatCapture>& capture
     }
 }
 
+
+// ---- SOCP ----
+
+// A WebSocket message of a SOCP capture: its connection, side, the frame as
+// sent and, for an envelope, its (inflated) text.
+struct SocpMessage {
+    std::uint64_t stream;
+    Peer from;
+    Bytes frame;
+    std::string envelope;  // empty for the handshake and control frames
+};
+
+// Seeds stay under this (libFuzzer's mutations start as long as the longest
+// seed); a hello and the signed frame after it fit.
+constexpr std::size_t kSocpSeedWindow = 6 * 1024;
+
+const crypto::RsaPrivateKey& socp_key(const std::string& name) {
+    // Never freed: Botan's secure allocator may be gone by the time a static map is destroyed.
+    static auto& keys = *new std::map<std::string, crypto::RsaPrivateKey>();
+    auto it = keys.find(name);
+    if (it == keys.end()) {
+        std::ifstream in(std::string(MSGLAB_SOCP_KEYS) + "/" + name + ".pem");
+        std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto k = crypto::RsaPrivateKey::from_pem(pem);
+        if (!k) throw std::runtime_error("no SOCP test key " + name + " in " MSGLAB_SOCP_KEYS);
+        it = keys.emplace(name, std::move(*k)).first;
+    }
+    return it->second;
+}
+
+// socp_envelope_fuzzer.cc, mode 2: a message's text as one text frame
+// (h & 2), compressed by the side's deflater (h & 4); or raw bytes.
+Bytes socp_record(Peer from, ByteView bytes, bool text, bool compressed) {
+    auto h = static_cast<std::uint8_t>((from == Peer::server ? 1 : 0) | (text ? 2 : 0) | (compressed ? 4 : 0));
+    return cat({u8(h), be16(static_cast<std::uint16_t>(bytes.size())), bytes});
+}
+// ... mode 1: one direction cut at `cuts`.
+Bytes socp_pieces(std::uint8_t selector, std::initializer_list<std::uint16_t> cuts, ByteView stream) {
+    Bytes out = cat({u8(selector), u8(static_cast<std::uint8_t>(cuts.size()))});
+    for (auto c : cuts) out = cat({out, be16(c)});
+    return cat({out, stream});
+}
+// socp_payload_fuzzer.cc, mode 1: a payload and its sig.
+Bytes socp_signed(std::string_view json, std::string_view sig) {
+    return cat({u8(1), be16(static_cast<std::uint16_t>(json.size())), as_bytes(json), as_bytes(sig)});
+}
+
+socp::Envelope socp_envelope(std::string type, std::string from, std::string to, socp::Json payload,
+                             std::int64_t ts = 1700000000000) {
+    socp::Envelope e;
+    e.type = std::move(type);
+    e.from = std::move(from);
+    e.to = std::move(to);
+    e.ts = ts;
+    e.payload = std::move(payload);
+    return e;
+}
+
+void socp_seeds(const fs::path& out, const std::vector<SocpMessage>& capture) {
+    const fs::path env = out / "socp_envelope", pay = out / "socp_payload";
+    DeterministicRng rng(0x50c9);
+    auto put_text = [&](const fs::path& dir, std::uint8_t selector, std::string_view t) {
+        Bytes seed = cat({u8(selector), as_bytes(t)});
+        put(dir, name_of(seed), seed);
+    };
+
+    // ---- From the capture ----
+    std::map<std::uint64_t, std::vector<const SocpMessage*>> streams;
+    std::set<std::string> keys;
+    for (const auto& m : capture) {
+        streams[m.stream].push_back(&m);
+        if (m.envelope.empty()) continue;
+        put_text(env, 0, m.envelope);  // every envelope (mode 0)
+        auto e = socp::parse_envelope(m.envelope);
+        if (!e) continue;
+        for (const char* k : {"pubkey", "sender_pub"})
+            if (auto v = socp::string_field(e->payload, k)) keys.insert(*v);
+        // Its payload signed with the fixture key (payload mode 1), as
+        // msglab signs (salt 32, sorted ASCII).
+        std::string json = e->payload.dump();
+        if (json.size() < 1500) {
+            Bytes seed = socp_signed(json, socp::sign_payload(socp_key("user-1"), e->payload, rng));
+            put(pay, name_of(seed), seed);
+        }
+        if (auto ct = socp::string_field(e->payload, "ciphertext")) {
+            put_text(pay, 2, *ct);
+            put_text(pay, 2 | 4, *ct);
+        }
+    }
+    for (const auto& k : keys) put_text(pay, 0, k);
+    for (const auto& [stream, msgs] : streams) {
+        // Each direction from its first byte, cut inside the start line and
+        // inside the first frame (mode 1), while it fits the window.
+        for (Peer side : {Peer::client, Peer::server}) {
+            Bytes dir;
+            for (const auto* m : msgs) {
+                if (m->from != side) continue;
+                if (dir.size() + m->frame.size() > kSocpSeedWindow) break;
+                dir = cat({dir, m->frame});
+            }
+            auto sel = static_cast<std::uint8_t>(1 | (side == Peer::server ? 4 : 0));
+            put(env, name_of(socp_pieces(sel, {5, 300}, dir)), socp_pieces(sel, {5, 300}, dir));
+        }
+        // The connection after a canned upgrade: the envelopes' texts
+        // compressed by the target's own deflaters (mode 2), in windows.
+        Bytes conn = u8(2);
+        for (const auto* m : msgs) {
+            if (m->envelope.empty()) continue;
+            Bytes r = socp_record(m->from, as_bytes(m->envelope), true, true);
+            if (conn.size() + r.size() > kSocpSeedWindow) {
+                put(env, name_of(conn), conn);
+                conn = u8(2);
+            }
+            conn = cat({conn, r});
+        }
+        if (conn.size() > 1) put(env, name_of(conn), conn);
+        // The handshake alone, for detect() (mode 3).
+        if (!msgs.empty() && msgs[0]->from == Peer::client) put(env, name_of(cat({u8(3), msgs[0]->frame})), cat({u8(3), msgs[0]->frame}));
+    }
+
+    // ---- Made here with the fixture keys ----
+    const std::string u1 = "aaaaaaaa-0000-4000-8000-000000000001", u2 = "aaaaaaaa-0000-4000-8000-000000000002",
+                      srv = "bbbbbbbb-0000-4000-8000-00000000000a";
+    auto pub = [&](const char* name, socp::KeyEncoding enc = socp::KeyEncoding::der) {
+        return socp::encode_key(socp_key(name).public_key(), enc);
+    };
+    auto hello = socp::encode(socp_envelope("USER_HELLO", u1, srv, {{"client", "cli-v1"}, {"pubkey", pub("user-1")}}));
+    std::int64_t ts = 1700000001000;
+    auto ct = *socp::encrypt_for(socp_key("user-2").public_key(), as_bytes("hello"), rng);
+    auto dm = socp_envelope("MSG_DIRECT", u1, u2,
+                            {{"ciphertext", ct},
+                             {"sender_pub", pub("user-1")},
+                             {"content_sig", socp::sign_content(socp_key("user-1"), socp::dm_content(ct, u1, u2, ts), rng)}},
+                            ts);
+    dm.sig = socp::sign_payload(socp_key("user-1"), dm.payload, rng);
+    auto weak = socp::encode(socp_envelope("USER_HELLO", u2, srv, {{"client", "cli-v1"}, {"pubkey", pub("weak-1")}}));
+    auto unsigned_adv =
+        socp::encode(socp_envelope("USER_ADVERTISE", srv, "*", {{"user_id", u1}, {"server_id", srv}, {"meta", {{"pubkey", pub("user-1")}}}}));
+    const std::string dm_text = socp::encode(dm);
+    // A hello, its signed DM, and an unsigned advertisement sent twice.
+    for (bool compressed : {false, true}) {
+        Bytes conn = cat({u8(compressed ? 2 | 4 | 8 : 2), socp_record(Peer::client, as_bytes(hello), true, compressed),
+                          socp_record(Peer::client, as_bytes(dm_text), true, compressed),
+                          socp_record(Peer::server, as_bytes(unsigned_adv), true, compressed),
+                          socp_record(Peer::server, as_bytes(unsigned_adv), true, compressed)});
+        put(env, name_of(conn), conn);
+    }
+    Bytes spoof = cat({u8(2), socp_record(Peer::client, as_bytes(weak), true, false),
+                       socp_record(Peer::client, as_bytes(dm_text), true, false),
+                       socp_record(Peer::client, as_bytes(std::string("{\"type\":\"USER_SHOUT\"}")), true, false)});
+    put(env, name_of(spoof), spoof);
+    for (const std::string& t : {
+             hello, dm_text, weak, unsigned_adv,
+             std::string(R"({"type":"MSG_DIRECT","from":"caf\u00e9","to":"b","ts":-5,"payload":{"z":1,"a":[1.5,1e999,"\ud83d\ude00",-0,18446744073709551615],"\u00e9":null,"a":2},"sig":"","extra":true})"),
+             std::string("{\"type\":\"X\",\"from\":\"caf\xc3\xa9\",\"to\":\"*\",\"ts\":9223372036854775807,\"payload\":{\"k\":\"\\u0000\"},\"sig\":null}"),
+             std::string(R"({"type":"X","from":"a","to":"b","ts":1.5,"payload":{}})"),
+             std::string(R"({"type":"X","from":"a","to":"b","ts":-9223372036854775808,"payload":{"d":)") + std::string(20, '[') + std::string(20, ']') + "}}",
+             std::string(R"({"type":"X","from":"a","to":"b","ts":1,"payload":{}})") + std::string(1, '\0') + "{}",
+         }) {
+        put_text(env, 0, t);
+        put_text(env, 3, t);
+    }
+    // The upgrade in pieces, then frames, with and without the canned handshake.
+    {
+        std::string req = "GET /?x=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        put_text(env, 3, req);
+        put_text(env, 3, "GET /ws/chat?session_id=s HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        Bytes frame = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o', 0x88, 0x02, 0x03, 0xe8};
+        for (std::uint8_t sel : {1 | 4 | 8, 1 | 8}) put(env, name_of(socp_pieces(sel, {1, 2, 8}, frame)), socp_pieces(sel, {1, 2, 8}, frame));
+        std::string refused = "HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\n\r\nupgrade, please";
+        put(env, name_of(socp_pieces(1 | 4, {3, 20}, as_bytes(refused))), socp_pieces(1 | 4, {3, 20}, as_bytes(refused)));
+    }
+
+    // ---- socp_payload by hand ----
+    for (const std::string& k : {pub("user-1"), pub("user-1", socp::KeyEncoding::pem), socp_key("user-1").public_key().pem(),
+                                 pub("weak-2"), socp::b64url(socp_key("weak-2").public_key().spki_der()) + "==",
+                                 std::string("QUJD"), std::string("QUI="), std::string("+/+/"), std::string("LS0tLS1")})
+        put_text(pay, 0, k);
+    {
+        // Sorted ASCII with salt 32 and the largest salt; raw UTF-8; the
+        // received order; a content sig over the JSON's own bytes.
+        std::string json = R"({"z":"caf\u00e9","a":[1,{"y":2,"b":3}],"m":{}})";
+        auto payload = socp::Json::parse(json);
+        auto sign = [&](socp::Canon c, std::size_t salt) {
+            return socp::b64url(socp_key("user-1").pss_sign(as_bytes(socp::canonical(payload, c)), rng, salt));
+        };
+        for (auto [c, salt] : {std::pair{socp::Canon::sorted_ascii, std::size_t{32}}, std::pair{socp::Canon::sorted_ascii, std::size_t{478}},
+                               std::pair{socp::Canon::sorted_utf8, std::size_t{32}}, std::pair{socp::Canon::received_order, std::size_t{16}}})
+            put(pay, name_of(socp_signed(json, sign(c, salt))), socp_signed(json, sign(c, salt)));
+        std::string content_sig = socp::sign_content(socp_key("user-1"), json, rng);
+        put(pay, name_of(socp_signed(json, content_sig)), socp_signed(json, content_sig));
+        put(pay, name_of(socp_signed("{}", "AAAA")), socp_signed("{}", "AAAA"));
+    }
+    for (const char* t : {"hello", "", "caf\xc3\xa9"}) {
+        put_text(pay, 2 | 4, *socp::encrypt_for(socp_key("weak-1").public_key(), as_bytes(t), rng));
+        put_text(pay, 2, socp::group_encrypt(ByteView(kSocpGroupKey, 32), t, rng));
+    }
+    for (auto [max, t] : std::initializer_list<std::pair<std::uint16_t, std::string>>{
+             {5, "caf\xc3\xa9 \xf0\x9f\x98\x80 au lait"}, {2, "hello"}, {4, "\x80\x80\x80\x80\x80" "abc"},
+             {446, std::string(500, 'x') + "\xe2\x82\xac"}, {0, ""}, {7, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80"}}) {
+        Bytes seed = cat({u8(3), be16(max), as_bytes(t)});
+        put(pay, name_of(seed), seed);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -459,6 +670,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> captures(argv + 2, argv + argc);
     captures.push_back(gen.string());
     std::vector<SpchatCapture> spchat_captures;
+    std::vector<SocpMessage> socp_messages;
     for (const auto& c : captures) {
         auto bytes = [&] {
             std::ifstream in(c, std::ios::binary);
@@ -466,10 +678,17 @@ int main(int argc, char** argv) {
         }();
         std::map<std::uint64_t, Bytes> slmp_streams;  // per connection, as slmp_codec stream-mode records
         SpchatCapture spchat;
+        std::vector<SocpMessage> socp;
         bool other = false;
         for (const auto& m : replay::extract_file(c, Registry::builtin(), {}, nullptr)) {
             if (m.protocol == "spchat") {
                 spchat.push_back({m.stream, m.from, m.bytes});
+                continue;
+            }
+            if (m.protocol == "socp") {
+                const auto& f = m.decoded.fields;
+                bool envelope = !f.empty() && f[0].name == "socp.type" && m.decoded.plaintext;
+                socp.push_back({m.stream, m.from, m.bytes, envelope ? to_string(*m.decoded.plaintext) : std::string()});
                 continue;
             }
             if (m.protocol == "slmp") {
@@ -489,12 +708,18 @@ int main(int argc, char** argv) {
         // which takes it below its throughput goal. Its units seed slmp_codec.
         // So does one of SP-SimpleChat alone (about 200 KB of JSON, most of it
         // two file transfers): its frames seed the spchat targets.
-        if (other || (slmp_streams.empty() && spchat.empty())) put(out / "pcap", name_of(bytes), bytes);
+        // And one of SOCP alone (RSA keys and signatures in every message):
+        // its envelopes seed the socp targets.
+        if (other || (slmp_streams.empty() && spchat.empty() && socp.empty())) put(out / "pcap", name_of(bytes), bytes);
         if (!spchat.empty()) spchat_captures.push_back(std::move(spchat));
+        // Streams are numbered per capture.
+        for (auto& m : socp) m.stream |= static_cast<std::uint64_t>(&c - captures.data()) << 40;
+        socp_messages.insert(socp_messages.end(), socp.begin(), socp.end());
     }
     fs::remove(gen);
     slmp_seeds(out);
     spchat_seeds(out, spchat_captures);
+    socp_seeds(out, socp_messages);
 
     auto key = *fernet::Key::from_base64("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=");
     for (const char* t : {"hello", "", "0123456789abcdef0123456789abcdef"}) {

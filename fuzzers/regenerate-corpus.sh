@@ -7,7 +7,7 @@ build=${BUILD:-build}
 cmake --build "$build" --target make_corpus >/dev/null
 captures=()
 for c in ../shared/captures/originals/secmsg.pcap ../shared/captures/originals/slmp.pcap \
-         ../shared/captures/originals/spchat.pcap; do [ -f "$c" ] && captures+=("$c"); done
+         ../shared/captures/originals/spchat.pcap ../shared/captures/originals/socp.pcap; do [ -f "$c" ] && captures+=("$c"); done
 rm -rf fuzzers/corpus
 "$build/fuzzers/make_corpus" fuzzers/corpus "${captures[@]}"
 # The scenario parser's seeds are the scenario library, named by content.

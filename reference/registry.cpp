@@ -4,6 +4,7 @@
 #include "slmp/protocol.hpp"
 #include "csmp/protocol.hpp"
 #include "spchat/protocol.hpp"
+#include "socp/protocol.hpp"
 
 namespace msglab {
 
@@ -19,6 +20,9 @@ const Registry& Registry::builtin() {
 void register_builtin_protocols(Registry& registry) {
     secmsg::register_protocol(registry);
     slmp::register_protocol(registry);
+    // Before CSMP: decode asks each protocol's detect() in this order, and
+    // CSMP's claims any request for "/", where SOCP's WebSocket lives.
+    socp::register_protocol(registry);
     csmp::register_protocol(registry);
     spchat::register_protocol(registry);
 }

@@ -533,8 +533,14 @@ std::optional<RsaPrivateKey> RsaPrivateKey::from_pem(std::string_view pem) {
         Botan::DataSource_Memory src{std::string(pem)};
         std::string label;
         Botan::secure_vector<std::uint8_t> der = Botan::PEM_Code::decode(src, label);
-        if (label != "PRIVATE KEY") return std::nullopt;
-        return from_pkcs8_der(der);
+        if (label == "PRIVATE KEY") return from_pkcs8_der(der);
+        if (label != "RSA PRIVATE KEY") return std::nullopt;
+        // PKCS#1 (openssl genrsa, Python's TraditionalOpenSSL).
+        Botan::RSA_PrivateKey rsa(Botan::AlgorithmIdentifier(), der);
+        auto impl = std::make_unique<Impl>();
+        impl->key = std::make_unique<Botan::RSA_PrivateKey>(rsa.get_p(), rsa.get_q(), rsa.get_e(), rsa.get_d(),
+                                                            rsa.get_n());
+        return RsaPrivateKey(std::move(impl));
     } catch (const std::exception&) {
         return std::nullopt;
     }

@@ -146,6 +146,7 @@ class RsaPrivateKey {
 public:
     static RsaPrivateKey generate(Rng& rng, std::size_t bits = 4096);
     static std::optional<RsaPrivateKey> from_pkcs8_der(ByteView der);
+    // "PRIVATE KEY" (PKCS#8) or "RSA PRIVATE KEY" (PKCS#1).
     static std::optional<RsaPrivateKey> from_pem(std::string_view pem);
     RsaPrivateKey(RsaPrivateKey&&) noexcept;
     ~RsaPrivateKey();

@@ -186,12 +186,14 @@ Effects App::opened(LinkId id, std::optional<std::uint64_t> token, std::int64_t 
         return fx;
     }
     auto target = m_dial_targets.find(*token);
-    std::string server = target != m_dial_targets.end() ? target->second : "";
-    if (target != m_dial_targets.end()) m_dial_targets.erase(target);
+    bool known = target != m_dial_targets.end();
+    std::string server = known ? target->second : "";
+    if (known) m_dial_targets.erase(target);
     if (server.empty()) {
         // An introducer: ask to join.
-        if (m_join_token != token) {  // a join that timed out meanwhile
-            fx.close.push_back(id);
+        if (!known || m_join_token != token) {  // a join that timed out meanwhile
+            m_links.emplace(id, std::move(link));
+            retire(fx, id);
             return fx;
         }
         link.joining = true;
@@ -204,15 +206,14 @@ Effects App::opened(LinkId id, std::optional<std::uint64_t> token, std::int64_t 
         return fx;
     }
     auto it = m_servers.find(server);
-    if (it == m_servers.end() || it->second.dialing != token) {
-        fx.close.push_back(id);
+    if (it == m_servers.end() || it->second.dialing != token || it->second.link) {
+        // Forgotten meanwhile, or it dialled us meanwhile: keep that link.
+        if (it != m_servers.end() && it->second.dialing == token) it->second.dialing.reset();
+        m_links.emplace(id, std::move(link));
+        retire(fx, id);
         return fx;
     }
     it->second.dialing.reset();
-    if (it->second.link) {  // it dialled us meanwhile: keep that link
-        fx.close.push_back(id);
-        return fx;
-    }
     link.kind = Kind::server;
     link.peer = server;
     m_links.emplace(id, std::move(link));
@@ -255,35 +256,35 @@ bool App::register_server(Effects& fx, LinkId id, const Envelope& e, std::int64_
     auto decoded = key_text ? decode_key(*key_text, m_config.limits) : std::nullopt;
     if (!decoded) {
         error(fx, id, "BAD_KEY", "no readable RSA public key", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return false;
     }
     if (!key_ok(decoded->key)) {
         error(fx, id, "BAD_KEY", "RSA-" + std::to_string(decoded->key.bits()) + " key: RSA-" + std::to_string(m_config.min_key_bits) + " is required", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return false;
     }
     if (e.sig && !e.sig->empty() && !m_config.plants.has(plant::any_signature) &&
         !verify_payload(decoded->key, e.payload, *e.sig)) {
         error(fx, id, "INVALID_SIG", "signature does not verify with the announced key", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return false;
     }
     if (e.from == m_id || !printable_id(e.from) || m_users.count(e.from)) {
         error(fx, id, "NAME_IN_USE", "server id " + e.from + " is taken", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return false;
     }
     auto it = m_servers.find(e.from);
     if (it == m_servers.end() && m_servers.size() >= m_config.max_servers) {
         error(fx, id, "TIMEOUT", "too many servers", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return false;
     }
     Server& s = m_servers[e.from];
     if (s.key && s.key->spki_der() != decoded->key.spki_der()) {
         error(fx, id, "BAD_KEY", "server " + e.from + " is pinned to another key", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return false;
     }
     s.key = decoded->key;
@@ -300,11 +301,10 @@ bool App::register_server(Effects& fx, LinkId id, const Envelope& e, std::int64_
         if (dialler != std::min(m_id, e.from)) {
             link.kind = Kind::server;
             link.peer = e.from;
-            fx.close.push_back(id);
+            retire(fx, id);
             return false;
         }
-        fx.close.push_back(*s.link);
-        m_links.erase(*s.link);
+        retire(fx, *s.link);
     }
     link.kind = Kind::server;
     link.peer = e.from;
@@ -363,7 +363,7 @@ void App::on_welcome(Effects& fx, LinkId id, Link& link, const Envelope& e, std:
     if (!assigned || assigned->empty() || assigned->size() > m_config.limits.max_id_bytes ||
         !printable_id(*assigned)) {
         error(fx, id, "UNKNOWN_TYPE", "SERVER_WELCOME without assigned_id", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     // The introducer's own entry carries its key.
@@ -373,7 +373,7 @@ void App::on_welcome(Effects& fx, LinkId id, Link& link, const Envelope& e, std:
             if (string_field(s, "server_id") == e.from) self_entry = s;
     if (!self_entry) {
         error(fx, id, "BAD_KEY", "SERVER_WELCOME does not list the introducer's key", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     Envelope intro = e;
@@ -387,7 +387,7 @@ void App::on_welcome(Effects& fx, LinkId id, Link& link, const Envelope& e, std:
     if (!register_server(fx, id, intro, now)) return;
     if (!check_sig(e, m_links.at(id))) {
         error(fx, id, "INVALID_SIG", "SERVER_WELCOME signature does not verify", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         m_servers.erase(e.from);
         return;
     }
@@ -439,16 +439,17 @@ Effects App::message(LinkId id, std::string_view text, std::int64_t now) {
     auto it = m_links.find(id);
     if (it == m_links.end()) return fx;
     Link& link = it->second;
+    if (link.closing) return fx;  // on its way out: nothing it says counts
     link.last_rx = now;
     auto parsed = parse_envelope(text, m_config.limits);
     if (!parsed) {
         error(fx, id, "UNKNOWN_TYPE", "malformed envelope: " + parsed.error(), now);
-        if (link.kind == Kind::unknown) fx.close.push_back(id);
+        if (link.kind == Kind::unknown) retire(fx, id);
         return fx;
     }
     const Envelope& e = *parsed;
     if (e.type == "CTRL_CLOSE") {
-        fx.close.push_back(id);
+        retire(fx, id);
         return fx;
     }
     switch (link.kind) {
@@ -463,7 +464,7 @@ Effects App::refused(LinkId id, const std::string& why, std::int64_t now) {
     Effects fx;
     if (!m_links.count(id)) return fx;
     error(fx, id, "UNKNOWN_TYPE", why, now);
-    fx.close.push_back(id);
+    retire(fx, id);
     return fx;
 }
 
@@ -479,14 +480,14 @@ void App::on_first(Effects& fx, LinkId id, Link& link, const Envelope& e, std::i
         return;
     }
     error(fx, id, "UNKNOWN_TYPE", "the first message must be USER_HELLO, SERVER_HELLO_JOIN or SERVER_ANNOUNCE", now);
-    fx.close.push_back(id);
+    retire(fx, id);
 }
 
 void App::on_user_hello(Effects& fx, LinkId id, Link& link, const Envelope& e, std::int64_t now) {
     const std::string& user = e.from;
     if (reserved_user(user) || !printable_id(user) || m_servers.count(user) || user == m_id) {
         error(fx, id, "NAME_IN_USE", "user id " + user + " is reserved", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     auto key_text = string_field(e.payload, "pubkey");
@@ -494,18 +495,18 @@ void App::on_user_hello(Effects& fx, LinkId id, Link& link, const Envelope& e, s
     auto decoded = key_text ? decode_key(*key_text, m_config.limits) : std::nullopt;
     if (!decoded) {
         error(fx, id, "BAD_KEY", "no readable RSA public key", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     if (!key_ok(decoded->key)) {
         error(fx, id, "BAD_KEY", "RSA-" + std::to_string(decoded->key.bits()) + " key: RSA-" + std::to_string(m_config.min_key_bits) + " is required", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     if (e.sig && !e.sig->empty() && !m_config.plants.has(plant::any_signature) &&
         !verify_payload(decoded->key, e.payload, *e.sig)) {
         error(fx, id, "INVALID_SIG", "USER_HELLO signature does not verify with its key", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     auto existing = m_users.find(user);
@@ -514,12 +515,12 @@ void App::on_user_hello(Effects& fx, LinkId id, Link& link, const Envelope& e, s
                                                          : m_servers.count(existing->second.location) != 0;
         if (live && !m_config.plants.has(plant::dual_login)) {
             error(fx, id, "NAME_IN_USE", "user id " + user + " is logged in", now);
-            fx.close.push_back(id);
+            retire(fx, id);
             return;
         }
     } else if (m_users.size() >= m_config.max_users) {
         error(fx, id, "TIMEOUT", "server full", now);
-        fx.close.push_back(id);
+        retire(fx, id);
         return;
     }
     User& u = m_users[user];
@@ -827,6 +828,13 @@ void App::drop_link(Effects& fx, LinkId id, std::int64_t now) {
     }
 }
 
+void App::retire(Effects& fx, LinkId id) {
+    auto it = m_links.find(id);
+    if (it == m_links.end() || it->second.closing) return;
+    it->second.closing = true;
+    fx.close.push_back(id);
+}
+
 Effects App::closed(LinkId id, std::int64_t now) {
     Effects fx;
     drop_link(fx, id, now);
@@ -837,9 +845,10 @@ Effects App::tick(std::int64_t now) {
     Effects fx;
     std::vector<LinkId> dead;
     for (auto& [id, link] : m_links) {
+        if (link.closing) continue;
         if (link.kind == Kind::unknown && !link.joining && now - link.opened_at > m_config.join_timeout_ms &&
             std::find(fx.close.begin(), fx.close.end(), id) == fx.close.end()) {
-            fx.close.push_back(id);  // never said who it is
+            retire(fx, id);  // never said who it is
             continue;
         }
         if (link.kind != Kind::server) continue;
@@ -854,15 +863,14 @@ Effects App::tick(std::int64_t now) {
     }
     for (LinkId id : dead) {
         auto peer = m_links.at(id).peer;
-        fx.close.push_back(id);
-        m_links.erase(id);
+        retire(fx, id);
         server_lost(fx, peer, now, "is dead: no frame within the dead-after time");
     }
     // A join that hangs: try the next introducer.
     if (m_join_token && !m_joined && now - m_join_started > m_config.join_timeout_ms) {
         fx.log.push_back("introducer did not welcome in time");
         for (auto& [id, link] : m_links)
-            if (link.joining) fx.close.push_back(id);
+            if (link.joining) retire(fx, id);
         m_dial_targets.erase(*m_join_token);
         m_join_token.reset();
         next_introducer(fx, now);

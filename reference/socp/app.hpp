@@ -159,6 +159,7 @@ private:
         std::int64_t last_rx = 0;
         std::int64_t last_hb = 0;
         bool joining = false;  // our SERVER_HELLO_JOIN went out on it
+        bool closing = false;  // we asked the I/O layer to close it; closed() forgets it
     };
     struct Server {
         Endpoint addr;
@@ -196,6 +197,9 @@ private:
     bool register_server(Effects& fx, LinkId link, const Envelope& e, std::int64_t now);
     void server_lost(Effects& fx, const std::string& id, std::int64_t now, const char* why);
     void drop_link(Effects& fx, LinkId link, std::int64_t now);
+    // Asks for `link` to be closed and stops listening to it; it is
+    // forgotten when closed() reports it.
+    void retire(Effects& fx, LinkId link);
     void admit_public(Effects& fx, const std::string& user, std::int64_t now);
     void route(Effects& fx, LinkId from_link, const Envelope& e, const std::string& user, const Text& deliver_text,
                std::int64_t now);

@@ -188,7 +188,18 @@ bool Client::all(std::string_view text) {
     std::string ct;
     bool encrypted = !m_group_keys.empty();
     if (encrypted) {
-        auto& [version, keys] = *m_group_keys.rbegin();
+        // The newest key wrapped for everyone in the directory; else the newest.
+        auto chosen = m_group_keys.rbegin();
+        for (auto it = m_group_keys.rbegin(); it != m_group_keys.rend(); ++it) {
+            const auto& members = m_group_members[it->first];
+            bool covers = std::all_of(m_directory.begin(), m_directory.end(),
+                                      [&](const auto& d) { return members.count(d.first) != 0; });
+            if (covers) {
+                chosen = it;
+                break;
+            }
+        }
+        auto& [version, keys] = *chosen;
         ct = group_encrypt(keys.back(), text, m_rng);
         e.payload["key_version"] = version;
     } else {
@@ -228,8 +239,10 @@ void Client::send_file(const std::string& to, const std::string& path,
         e.payload = std::move(payload);
         send_envelope(std::move(e), true);
     };
+    std::string name = fs::path(path).filename().string();
+    if (!valid_utf8_text(name)) name = "file";  // the name must be JSON text
     frame("FILE_START", Json{{"file_id", id},
-                             {"name", fs::path(path).filename().string()},
+                             {"name", name},
                              {"size", data.size()},
                              {"sha256", hex(crypto::sha256(data))},
                              {"mode", is_public ? "public" : "dm"}});
@@ -325,6 +338,8 @@ void Client::handle(const std::string& text) {
         auto version = int_field(p, "version");
         auto wraps = p.find("wraps");
         if (!version || *version < 0 || wraps == p.end() || !wraps->is_array()) return;
+        for (const auto& w : *wraps)
+            if (auto m = string_field(w, "member_id")) m_group_members[static_cast<std::uint64_t>(*version)].insert(*m);
         for (const auto& w : *wraps) {
             if (string_field(w, "member_id") != std::optional<std::string>(m_options.user)) continue;
             auto wrapped = string_field(w, "wrapped_key");

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -133,6 +134,7 @@ private:
     std::unique_ptr<csmp::WsClient> m_ws;
     std::map<std::string, std::string> m_directory;  // user -> key text
     std::map<std::uint64_t, std::vector<Bytes>> m_group_keys;
+    std::map<std::uint64_t, std::set<std::string>> m_group_members;  // who each version was wrapped for
     std::map<std::string, FileIn> m_files;
     std::deque<Event> m_events;
     bool m_logged_in = false;

@@ -29,7 +29,10 @@ std::size_t depth_of(const Json& j, std::size_t limit, std::size_t at = 1) {
 
 // nlohmann::json keeps object keys in a std::map: sorted by their UTF-8
 // bytes, which is Python's sort by code point.
-nlohmann::json sorted(const Json& j) { return nlohmann::json::parse(j.dump()); }
+// Invalid UTF-8 (only a payload built locally can hold it: parsed input is
+// checked) is written as U+FFFD rather than thrown.
+constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+nlohmann::json sorted(const Json& j) { return nlohmann::json::parse(j.dump(-1, ' ', false, kReplace)); }
 
 bool plausible_base64(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -110,7 +113,7 @@ std::string encode(const Envelope& e) {
     j["ts"] = e.ts;
     j["payload"] = sorted(e.payload);
     if (e.sig) j["sig"] = *e.sig;
-    return j.dump(-1, ' ', true);
+    return j.dump(-1, ' ', true, kReplace);
 }
 
 std::string b64url(ByteView data) { return crypto::base64_encode(data, crypto::Base64Alphabet::url, false); }
@@ -154,9 +157,9 @@ const char* canon_name(Canon c) {
 
 std::string canonical(const Json& payload, Canon c) {
     switch (c) {
-        case Canon::sorted_ascii: return sorted(payload).dump(-1, ' ', true);
-        case Canon::sorted_utf8: return sorted(payload).dump(-1, ' ', false);
-        case Canon::received_order: return payload.dump(-1, ' ', false);
+        case Canon::sorted_ascii: return sorted(payload).dump(-1, ' ', true, kReplace);
+        case Canon::sorted_utf8: return sorted(payload).dump(-1, ' ', false, kReplace);
+        case Canon::received_order: return payload.dump(-1, ' ', false, kReplace);
     }
     return {};
 }
@@ -257,6 +260,7 @@ bool SeenCache::insert(const std::string& id, std::int64_t now_ms) {
         m_order.pop_front();
     }
     if (m_ids.count(id)) return false;
+    if (m_capacity == 0) return true;  // remembers nothing
     m_ids.emplace(id, now_ms);
     m_order.emplace_back(now_ms, id);
     return true;

@@ -28,7 +28,8 @@ inline std::string read_text(const std::string& path) {
 // (RSA-1024). Parsed once per process.
 inline const crypto::RsaPrivateKey& key(const std::string& name) {
     static std::mutex mutex;
-    static std::map<std::string, crypto::RsaPrivateKey> keys;
+    // Never freed: Botan's allocator may be gone before static destructors run.
+    static auto& keys = *new std::map<std::string, crypto::RsaPrivateKey>();
     std::lock_guard<std::mutex> lock(mutex);
     auto it = keys.find(name);
     if (it == keys.end()) {

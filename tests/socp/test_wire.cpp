@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 #include "socp/wire.hpp"
 #include "socp_support.hpp"
+#include "support.hpp"
 
 using namespace msglab;
 using namespace msglab::socp;
@@ -58,7 +59,7 @@ TEST_CASE("socp envelopes: parsed strictly and written with sorted keys", "[wire
 }
 
 TEST_CASE("socp keys: DER SPKI written, DER and PEM in base64url and bare PEM read", "[wire]") {
-    const auto& priv = test::key("user-1");
+    const auto& priv = socp::test::key("user-1");
     auto pub = priv.public_key();
     CHECK(pub.bits() == 4096);
     std::string der = encode_key(pub);
@@ -78,12 +79,23 @@ TEST_CASE("socp keys: DER SPKI written, DER and PEM in base64url and bare PEM re
     CHECK_FALSE(decode_key(""));
     CHECK_FALSE(decode_key("not a key"));
     CHECK_FALSE(decode_key(der.substr(0, 100)));
-    CHECK(decode_key(encode_key(test::key("weak-1").public_key()))->key.bits() == 1024);
+    CHECK(decode_key(encode_key(socp::test::key("weak-1").public_key()))->key.bits() == 1024);
+}
+
+TEST_CASE("socp key files: PKCS#8 and PKCS#1 PEM private keys load", "[wire]") {
+    // The PKCS#1 form of user-1, as openssl rsa -traditional writes it.
+    auto r = msglab::test::run_command("openssl rsa -traditional -in " + socp::test::key_path("user-1") + " 2>/dev/null");
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.output.find("BEGIN RSA PRIVATE KEY") != std::string::npos);
+    auto k = crypto::RsaPrivateKey::from_pem(r.output);
+    REQUIRE(k);
+    CHECK(k->public_key().spki_der() == socp::test::key("user-1").public_key().spki_der());
+    CHECK_FALSE(crypto::RsaPrivateKey::from_pem("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"));
 }
 
 TEST_CASE("socp signatures: salt 32 made, any salt and three canonical forms verified", "[wire]") {
     SystemRng rng;
-    const auto& priv = test::key("server-a");
+    const auto& priv = socp::test::key("server-a");
     auto pub = priv.public_key();
     Json payload = Json::parse(R"({"user_id":"u","server_id":"s","meta":{"display_name":"Zo\u00eb"}})");
     std::string sig = sign_payload(priv, payload, rng);
@@ -97,7 +109,7 @@ TEST_CASE("socp signatures: salt 32 made, any salt and three canonical forms ver
     auto utf8 = priv.pss_sign(bv(canonical(payload, Canon::sorted_utf8)), rng);
     CHECK(verify_payload(pub, payload, b64url(utf8)) == std::optional<Canon>(Canon::sorted_utf8));
     // Wrong key, altered payload, garbage.
-    CHECK_FALSE(verify_payload(test::key("server-b").public_key(), payload, sig));
+    CHECK_FALSE(verify_payload(socp::test::key("server-b").public_key(), payload, sig));
     Json altered = payload;
     altered["user_id"] = "v";
     CHECK_FALSE(verify_payload(pub, altered, sig));
@@ -115,7 +127,7 @@ TEST_CASE("socp signatures: salt 32 made, any salt and three canonical forms ver
 
 TEST_CASE("socp encryption: RSA-OAEP blocks, UTF-8 pieces and the group key", "[wire]") {
     SystemRng rng;
-    const auto& priv = test::key("user-2");
+    const auto& priv = socp::test::key("user-2");
     auto pub = priv.public_key();
     CHECK(oaep_capacity(pub) == kMaxOaepPlaintext);
     std::string text(446, 'x');
@@ -126,7 +138,7 @@ TEST_CASE("socp encryption: RSA-OAEP blocks, UTF-8 pieces and the group key", "[
     REQUIRE(back);
     CHECK(std::string(back->begin(), back->end()) == text);
     CHECK_FALSE(encrypt_for(pub, bv(text + "y"), rng));
-    CHECK_FALSE(decrypt_with(test::key("user-3"), *ct, rng));
+    CHECK_FALSE(decrypt_with(socp::test::key("user-3"), *ct, rng));
     CHECK_FALSE(decrypt_with(priv, "AAAA", rng));
 
     std::string euro = "\xe2\x82\xac";  // 3 bytes
