@@ -182,6 +182,10 @@ std::vector<Finding> analyse_capture(const std::string& pcap, const std::string&
                 if (a.find("weak DH") != std::string::npos && reply->decoded.type == answer_type)
                     report("WEAK_DH_PUBLIC_ACCEPTED", frames({m->last_frame}), m->bytes,
                            "stream " + std::to_string(id) + ": " + a + ", answered with " + reply->decoded.type);
+                if (a.rfind("weak key:", 0) == 0 && reply->decoded.type != "ERROR" && reply->decoded.type != "WS_CLOSE")
+                    report("WEAK_KEY_ACCEPTED", frames({m->last_frame}), m->bytes,
+                           "stream " + std::to_string(id) + ": " + a.substr(10) + ", answered with " +
+                               reply->decoded.type);
                 if ((a == "HMAC mismatch" || a.find("zero HMAC") != std::string::npos) && reply->decoded.plaintext)
                     report("MAC_NOT_VERIFIED", frames({m->last_frame}), m->bytes,
                            "stream " + std::to_string(id) + ": a message with " + a + " was answered");

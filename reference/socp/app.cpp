@@ -80,6 +80,11 @@ bool App::check_sig(const Envelope& e, const Link& link) const {
     return false;
 }
 
+bool App::in_window(const Envelope& e, std::int64_t now) const {
+    if (m_config.plants.has(plant::no_dedup)) return true;
+    return e.ts >= now - m_config.seen_ttl_ms && e.ts <= now + m_config.seen_ttl_ms;
+}
+
 bool App::fresh(const Envelope& e, std::int64_t now) {
     if (m_config.plants.has(plant::no_dedup)) return true;
     return m_seen.insert(message_id(e), now);
@@ -622,6 +627,12 @@ void App::on_user_frame(Effects& fx, LinkId id, Link& link, const Envelope& e, s
     }
     if (e.type == "MSG_DIRECT" && e.to == kDebugRecipient && m_config.plants.has(plant::hidden_command))
         return debug_dump(fx, id, e, now);
+    if (!in_window(e, now)) {
+        // The duplicate cache forgets after seen_ttl: older frames could be
+        // replays it no longer knows.
+        error(fx, id, "TIMEOUT", "ts " + std::to_string(e.ts) + " is outside the replay window", now);
+        return;
+    }
     if (!fresh(e, now)) return;  // a duplicate: dropped
     Text verbatim = std::make_shared<const std::string>(text);
     if (e.type == "MSG_DIRECT") {
@@ -687,6 +698,10 @@ void App::on_server_frame(Effects& fx, LinkId id, Link& link, const Envelope& e,
     if (e.type == "HEARTBEAT") return;
     if (!known_type(e.type)) {
         error(fx, id, "UNKNOWN_TYPE", "unknown type " + e.type, now);
+        return;
+    }
+    if (!in_window(e, now)) {
+        fx.log.push_back(e.type + " from " + e.from + " dropped: ts outside the replay window");
         return;
     }
     if (!fresh(e, now)) return;

@@ -20,7 +20,9 @@
 //     another server gets SERVER_DELIVER over that server's link (or, with
 //     no link to it, over every link, each server forwarding it unchanged),
 //     anyone else gets the sender an ERROR USER_NOT_FOUND; a frame seen
-//     before (ts, from, to, payload) is dropped;
+//     before (ts, from, to, payload) is dropped, and so is one whose ts is
+//     further from now than the duplicate cache remembers (a user is told
+//     ERROR TIMEOUT);
 //   - sends HEARTBEAT on every server link each heartbeat interval, declares
 //     a server dead after dead_after without a frame from it (or when its
 //     link closes), forgets the users it hosted, and redials its address
@@ -188,6 +190,8 @@ private:
     bool key_ok(const crypto::RsaPublicKey& key) const;
     bool check_sig(const Envelope& e, const Link& link) const;
     bool fresh(const Envelope& e, std::int64_t now);
+    // ts within seen_ttl of now (either side).
+    bool in_window(const Envelope& e, std::int64_t now) const;
 
     void dial(Effects& fx, const Endpoint& to, std::int64_t now, std::optional<std::string> server);
     void next_introducer(Effects& fx, std::int64_t now);

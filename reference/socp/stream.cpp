@@ -498,8 +498,8 @@ private:
                 std::size_t b = decoded->key.bits();
                 bits += (bits.empty() ? "" : ", ") + std::to_string(b) + " (" + k.name + ")";
                 if (b < kRequiredBits)
-                    d.anomalies.push_back("RSA-" + std::to_string(b) + " key in " + k.name + " (SOCP requires " +
-                                          std::to_string(kRequiredBits) + " bits)");
+                    d.anomalies.push_back("weak key: RSA-" + std::to_string(b) + " key in " + k.name +
+                                          " (SOCP requires " + std::to_string(kRequiredBits) + " bits)");
             }
             keys.emplace_back(std::move(k), std::move(decoded));
         }

@@ -227,6 +227,12 @@ TEST_CASE("socp server: user errors answered, the link kept", "[app]") {
     CHECK(errors(a).back() == "UNKNOWN_TYPE");
     CHECK(a.open);
     CHECK(b.of_type("USER_DELIVER").empty());
+    // A frame older than the duplicate cache remembers could be a forgotten replay.
+    Envelope old = m.dm(a, b, "from long ago");
+    old.ts = m.now - 11 * 60 * 1000;
+    m.user_send(a, old);
+    CHECK(errors(a).back() == "TIMEOUT");
+    CHECK(b.of_type("USER_DELIVER").empty());
     // The hidden recipient means nothing on a clean server.
     m.user_send(a, m.user_envelope(a, "MSG_DIRECT", kDebugRecipient, Json{{"ciphertext", "AA"}}));
     CHECK(errors(a).back() == "USER_NOT_FOUND");
