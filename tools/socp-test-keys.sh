@@ -8,6 +8,7 @@ mkdir -p "$dir"
 for n in server-a server-b server-c server-d user-1 user-2 user-3 user-4 user-5 user-6 user-7 user-8; do
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:4096 -out "$dir/$n.pem"
 done
+openssl rsa -traditional -in "$dir/user-1.pem" -out "$dir/user-1.pkcs1.pem"
 for n in weak-1 weak-2; do
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$dir/$n.pem"
 done

@@ -4,7 +4,6 @@
 #include "core/clock.hpp"
 #include "socp/wire.hpp"
 #include "socp_support.hpp"
-#include "support.hpp"
 
 using namespace msglab;
 using namespace msglab::socp;
@@ -83,11 +82,10 @@ TEST_CASE("socp keys: DER SPKI written, DER and PEM in base64url and bare PEM re
 }
 
 TEST_CASE("socp key files: PKCS#8 and PKCS#1 PEM private keys load", "[wire]") {
-    // The PKCS#1 form of user-1, as openssl rsa -traditional writes it.
-    auto r = msglab::test::run_command("openssl rsa -traditional -in " + socp::test::key_path("user-1") + " 2>/dev/null");
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(r.output.find("BEGIN RSA PRIVATE KEY") != std::string::npos);
-    auto k = crypto::RsaPrivateKey::from_pem(r.output);
+    // The PKCS#1 form of user-1 (openssl rsa -traditional; made by tools/socp-test-keys.sh).
+    std::string pkcs1 = socp::test::read_text(std::string(MSGLAB_SOCP_KEYS) + "/user-1.pkcs1.pem");
+    REQUIRE(pkcs1.find("BEGIN RSA PRIVATE KEY") != std::string::npos);
+    auto k = crypto::RsaPrivateKey::from_pem(pkcs1);
     REQUIRE(k);
     CHECK(k->public_key().spki_der() == socp::test::key("user-1").public_key().spki_der());
     CHECK_FALSE(crypto::RsaPrivateKey::from_pem("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"));
