@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "csmp/client.hpp"
+#include "socp/server.hpp"  // now_ms
 
 namespace msglab::socp {
 
@@ -50,10 +51,7 @@ Client::Client(ClientOptions options, crypto::RsaPrivateKey key, Rng& rng)
 
 Client::~Client() = default;
 
-std::int64_t Client::now() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+std::int64_t Client::now() const { return now_ms(); }
 
 void Client::open() {
     if (m_ws) return;

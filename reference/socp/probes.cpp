@@ -5,6 +5,7 @@
 #include "socp/app.hpp"
 #include "socp/client.hpp"
 #include "socp/keys.hpp"
+#include "socp/server.hpp"  // now_ms
 
 namespace msglab::socp {
 
@@ -25,11 +26,6 @@ ProbeResult result(Verdict v, std::string observed, std::vector<std::pair<std::s
 std::string shorten(const std::string& s, std::size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
 
 ByteView bytes_of(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 crypto::RsaPrivateKey key(const std::string& name) {
     std::size_t bits = name.rfind("weak", 0) == 0 ? kWeakBits : kRequiredBits;
