@@ -86,6 +86,10 @@ void socp_serve_options(po::options_description& o);
 void socp_connect_options(po::options_description& o);
 int socp_serve(const po::variables_map& vm);
 int socp_connect(const po::variables_map& vm);
+void signal_serve_options(po::options_description& o);
+void signal_connect_options(po::options_description& o);
+int signal_serve(const po::variables_map& vm);
+int signal_connect(const po::variables_map& vm);
 
 // --server-file KEY=PATH options (repeatable): files of the server under
 // test that scenario checks read (a database). Throws UsageError.

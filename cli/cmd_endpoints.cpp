@@ -69,6 +69,7 @@ const std::vector<EndpointCommands>& endpoint_table() {
         {"csmp", csmp_serve_options, csmp_serve, csmp_connect_options, csmp_connect},
         {"spchat", spchat_serve_options, spchat_serve, spchat_connect_options, spchat_connect},
         {"socp", socp_serve_options, socp_serve, socp_connect_options, socp_connect},
+        {"signal", signal_serve_options, signal_serve, signal_connect_options, signal_connect},
     };
     return table;
 }

@@ -684,4 +684,59 @@ int msglab_socp_analyze(msglab_socp *s, const char *text, size_t len, const char
     return r->parsed;
 }
 
+// ---- Signal-style chat ----
+
+int msglab_signal_x3dh_sk(const msglab_keylog *log, const uint8_t epk[32], uint8_t sk[32]) {
+    if (!log) return 0;
+    auto secret = log->log.find("SIGNAL_X3DH_SK", ByteView(epk, 32));
+    if (!secret || secret->size() != 32) return 0;
+    std::copy(secret->begin(), secret->end(), sk);
+    return 1;
+}
+
+int msglab_signal_message_key(const msglab_keylog *log, const uint8_t dh[32], uint64_t n, uint8_t mk[32]) {
+    if (!log) return 0;
+    uint8_t id[40];
+    std::memcpy(id, dh, 32);
+    for (int i = 0; i < 8; ++i) id[32 + i] = static_cast<uint8_t>(n >> (8 * (7 - i)));
+    auto secret = log->log.find("SIGNAL_MESSAGE_KEY", ByteView(id, sizeof id));
+    if (!secret || secret->size() != 32) return 0;
+    std::copy(secret->begin(), secret->end(), mk);
+    return 1;
+}
+
+long msglab_signal_open(const uint8_t key[32], int kind, const uint8_t *mac_input, size_t mac_input_len,
+                        const uint8_t *ciphertext, size_t ct_len, const uint8_t mac[32], uint8_t *plaintext,
+                        size_t cap, int *mac_status) {
+    *mac_status = MSGLAB_SIGNAL_MAC_UNKNOWN;
+    try {
+        // PROTOCOLS.md 5.5: the salt is 80 zero bytes, longer than an HMAC block.
+        const Bytes salt(80, 0);
+        Bytes okm = crypto::hkdf_sha256(ByteView(key, 32), salt,
+                                        as_bytes(kind == MSGLAB_SIGNAL_X3DH ? "X3DH" : "encrypt_info_kdf"), 80);
+        ByteView enc_key(okm.data(), 32), auth_key(okm.data() + 32, 32), iv(okm.data() + 64, 16);
+        if (mac_input) {
+            // PKCS#7 with a 32-byte block over the associated data, then the ciphertext.
+            Bytes signed_part(mac_input, mac_input + mac_input_len);
+            std::size_t pad = 32 - mac_input_len % 32;
+            signed_part.insert(signed_part.end(), pad, static_cast<uint8_t>(pad));
+            signed_part.insert(signed_part.end(), ciphertext, ciphertext + ct_len);
+            *mac_status = crypto::hmac_sha256_verify(auth_key, signed_part, ByteView(mac, 32))
+                              ? MSGLAB_SIGNAL_MAC_GOOD
+                              : MSGLAB_SIGNAL_MAC_BAD;
+        }
+        auto padded = crypto::aes_cbc_decrypt_raw(enc_key, iv, ByteView(ciphertext, ct_len));
+        if (!padded || padded->size() % 32 != 0) return -1;
+        std::size_t p = padded->back();
+        if (p < 1 || p > 32) return -1;
+        for (std::size_t i = padded->size() - p; i < padded->size(); ++i)
+            if ((*padded)[i] != p) return -1;
+        std::size_t n = std::min(padded->size() - p, cap);
+        std::copy(padded->begin(), padded->begin() + static_cast<std::ptrdiff_t>(n), plaintext);
+        return static_cast<long>(n);
+    } catch (const std::exception &) {
+        return -1;
+    }
+}
+
 }  // extern "C"

@@ -176,6 +176,32 @@ typedef struct {
 int msglab_socp_analyze(msglab_socp *s, const char *text, size_t len, const char *link_sender, uint32_t frame,
                         msglab_socp_result *r, uint8_t *plaintext, size_t cap);
 
+/* ---- Signal-style chat ---- */
+
+/* SIGNAL_X3DH_SK <hex of the 32-byte ephemeral key> <hex of SK>: 1 with the
+ * 32-byte SK when the key log has it. */
+int msglab_signal_x3dh_sk(const msglab_keylog *log, const uint8_t epk[32], uint8_t sk[32]);
+/* SIGNAL_MESSAGE_KEY <hex of header dh (32 bytes) || n (8 bytes big-endian)>
+ * <hex of mk>: 1 with the 32-byte message key when the key log has it. */
+int msglab_signal_message_key(const msglab_keylog *log, const uint8_t dh[32], uint64_t n, uint8_t mk[32]);
+
+enum { MSGLAB_SIGNAL_X3DH = 1, MSGLAB_SIGNAL_MESSAGE };
+enum { MSGLAB_SIGNAL_MAC_UNKNOWN = 1, MSGLAB_SIGNAL_MAC_GOOD, MSGLAB_SIGNAL_MAC_BAD };
+
+/* Opens a ciphertext of the Signal-style chat (PROTOCOLS.md 5.5 and 5.6):
+ * HKDF-SHA256(IKM = key, salt = 80 zero bytes, info = "X3DH" for
+ * MSGLAB_SIGNAL_X3DH or "encrypt_info_kdf" for MSGLAB_SIGNAL_MESSAGE, L = 80)
+ * gives the AES-256-CBC key, the HMAC key and the IV. The MAC is
+ * HMAC-SHA256(auth_key, PKCS7_32(mac_input) || ciphertext): mac_input is the
+ * AD (the X3DH message) or AD || dh || pn || n (a ratchet message); NULL when
+ * it is not known, which leaves *mac_status MSGLAB_SIGNAL_MAC_UNKNOWN. Writes
+ * the plaintext without its 32-byte PKCS#7 padding (at most `cap` bytes) and
+ * returns its length; -1 when the ciphertext is no non-empty multiple of 16
+ * bytes or the padding is wrong (a wrong key). */
+long msglab_signal_open(const uint8_t key[32], int kind, const uint8_t *mac_input, size_t mac_input_len,
+                        const uint8_t *ciphertext, size_t ct_len, const uint8_t mac[32], uint8_t *plaintext,
+                        size_t cap, int *mac_status);
+
 #ifdef __cplusplus
 }
 #endif

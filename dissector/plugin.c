@@ -25,6 +25,8 @@ void proto_register_spchat(void);
 void proto_reg_handoff_spchat(void);
 void proto_register_socp(void);
 void proto_reg_handoff_socp(void);
+void proto_register_signal(void);
+void proto_reg_handoff_signal(void);
 
 void plugin_register(void)
 {
@@ -52,4 +54,9 @@ void plugin_register(void)
     socp.register_protoinfo = proto_register_socp;
     socp.register_handoff = proto_reg_handoff_socp;
     proto_register_plugin(&socp);
+
+    static proto_plugin signal_chat;
+    signal_chat.register_protoinfo = proto_register_signal;
+    signal_chat.register_handoff = proto_reg_handoff_signal;
+    proto_register_plugin(&signal_chat);
 }

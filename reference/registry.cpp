@@ -5,6 +5,7 @@
 #include "csmp/protocol.hpp"
 #include "spchat/protocol.hpp"
 #include "socp/protocol.hpp"
+#include "signal/protocol.hpp"
 
 namespace msglab {
 
@@ -23,6 +24,7 @@ void register_builtin_protocols(Registry& registry) {
     // Before CSMP: decode asks each protocol's detect() in this order, and
     // CSMP's claims any request for "/", where SOCP's WebSocket lives.
     socp::register_protocol(registry);
+    signal::register_protocol(registry);
     csmp::register_protocol(registry);
     spchat::register_protocol(registry);
 }

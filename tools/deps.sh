@@ -11,6 +11,7 @@ packages=(
   catch2
   clang-14 libclang-rt-14-dev
   python3 python3-cryptography python3-websockets python3-pycryptodome
+  python3-socketio python3-engineio python3-requests python3-websocket python3-aiohttp
   tshark wireshark-dev chromium
 )
 

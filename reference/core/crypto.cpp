@@ -150,6 +150,29 @@ std::optional<Bytes> aes_cbc_decrypt(ByteView key, ByteView iv, ByteView ciphert
     return Bytes(buf.begin(), buf.end());
 }
 
+Bytes aes_cbc_encrypt_raw(ByteView key, ByteView iv, ByteView plaintext) {
+    if (iv.size() != 16) throw std::invalid_argument("AES-CBC needs a 16-byte IV");
+    if (plaintext.empty() || plaintext.size() % 16 != 0)
+        throw std::invalid_argument("unpadded AES-CBC needs a non-empty multiple of 16 bytes");
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/CBC/NoPadding", Botan::ENCRYPTION);
+    mode->set_key(key.data(), key.size());
+    mode->start(iv.data(), iv.size());
+    Botan::secure_vector<std::uint8_t> buf(plaintext.begin(), plaintext.end());
+    mode->finish(buf);
+    return Bytes(buf.begin(), buf.end());
+}
+
+std::optional<Bytes> aes_cbc_decrypt_raw(ByteView key, ByteView iv, ByteView ciphertext) {
+    if (iv.size() != 16) throw std::invalid_argument("AES-CBC needs a 16-byte IV");
+    if (ciphertext.empty() || ciphertext.size() % 16 != 0) return std::nullopt;
+    Botan::Cipher_Mode* mode = &cipher_mode(aes_name(key.size()) + "/CBC/NoPadding", Botan::DECRYPTION);
+    mode->set_key(key.data(), key.size());
+    mode->start(iv.data(), iv.size());
+    Botan::secure_vector<std::uint8_t> buf(ciphertext.begin(), ciphertext.end());
+    mode->finish(buf);
+    return Bytes(buf.begin(), buf.end());
+}
+
 Bytes aes_ctr(ByteView key, ByteView iv, ByteView data) {
     if (iv.size() != 16) throw std::invalid_argument("AES-CTR needs a 16-byte counter block");
     Botan::StreamCipher* c = &stream_cipher("CTR-BE(" + aes_name(key.size()) + ")");

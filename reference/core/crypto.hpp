@@ -32,6 +32,12 @@ bool constant_time_equal(ByteView a, ByteView b);
 // AES with a 16- or 32-byte key.
 Bytes aes_cbc_encrypt(ByteView key, ByteView iv, ByteView plaintext);  // PKCS#7
 std::optional<Bytes> aes_cbc_decrypt(ByteView key, ByteView iv, ByteView ciphertext);
+// AES-CBC without padding: the input must be a non-empty multiple of 16
+// bytes (the caller pads, as Signal-style chat does with a 32-byte PKCS#7).
+// Encryption throws std::invalid_argument on another length; decryption
+// returns nullopt.
+Bytes aes_cbc_encrypt_raw(ByteView key, ByteView iv, ByteView plaintext);
+std::optional<Bytes> aes_cbc_decrypt_raw(ByteView key, ByteView iv, ByteView ciphertext);
 Bytes aes_ctr(ByteView key, ByteView iv, ByteView data);  // 16-byte initial counter block
 Bytes aes_gcm_encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext);  // ct || tag16
 std::optional<Bytes> aes_gcm_decrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ciphertext_and_tag);

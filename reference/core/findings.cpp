@@ -167,6 +167,19 @@ const std::vector<FindingCode>& finding_catalogue() {
          "chunking rule and no size bound, so a relaying server must pass any ciphertext it is given and a "
          "long message becomes pieces with no order or completeness the receiver can check.",
          "Use hybrid encryption (a per-message key wrapped with RSA, the body under an AEAD) and bound sizes."},
+        {"STATE_BEFORE_MAC", 696, Severity::high, "Session state changed by a message before it is authenticated",
+         "The receiver advances its ratchet (new DH step, skipped keys, chain counters) for a message whose MAC it "
+         "has not yet checked, and keeps the change when the check fails: one forged message desynchronises or "
+         "destroys the session.",
+         "Work on a copy of the state and commit it only after the message authenticates."},
+        {"FAILURE_ACKNOWLEDGED", 392, Severity::medium, "Success acknowledged for a message that failed",
+         "The receiver acknowledges a message as accepted although its authentication or decryption failed, so "
+         "the sender believes a session exists or a message arrived when it did not.",
+         "Acknowledge only messages that verified and decrypted; report failures to the sender."},
+        {"FIRST_MESSAGE_REPLAYABLE", 294, Severity::medium, "The first message of a session can be replayed",
+         "The key agreement uses no one-time prekeys and nothing single-use on the responder's side, so a captured "
+         "initial message is accepted again, re-initialising the victim's session with the same keys.",
+         "Publish one-time prekeys and consume each once, or keep a replay cache of initial messages."},
         {"CRASH", 119, Severity::high, "Crash on crafted input",
          "Crafted input made the implementation crash or trip a sanitizer.",
          "Fix the memory-safety bug; fuzz the parser with sanitizers in CI."},

@@ -18,4 +18,9 @@ namespace msglab {
 void python_dumps(const nlohmann::ordered_json& j, std::string& out, bool ensure_ascii = true);
 std::string python_dumps(const nlohmann::ordered_json& j, bool ensure_ascii = true);
 
+// The same with separators=(',', ':'): no space after either, as
+// python-socketio writes every packet's JSON.
+void python_dumps_compact(const nlohmann::ordered_json& j, std::string& out, bool ensure_ascii = true);
+std::string python_dumps_compact(const nlohmann::ordered_json& j, bool ensure_ascii = true);
+
 }  // namespace msglab

@@ -14,6 +14,7 @@
 #include "scenario/runner.hpp"
 #include "echo_server.hpp"
 #include "csmp_server.hpp"
+#include "signal_server.hpp"
 #include "socp_server.hpp"
 #include "spchat_server.hpp"
 #include "slmp_server.hpp"
@@ -304,6 +305,24 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
     for (const auto& plants : socp_plants) {
         SocpServer server(plants);
         for (const auto& f : socp_library) {
+            Scenario s = load_scenario(f);
+            bool meant = plants.empty() ? s.xfail.has_value()
+                                        : std::find(s.covers.begin(), s.covers.end(), plants[0]) != s.covers.end();
+            if (!meant) continue;
+            RunOptions o;
+            o.target = server.target();
+            RunResult r = run_scenario(s, o);
+            if (r.finding) triggered.insert(r.finding->code);
+        }
+    }
+    // The Signal-style chat's library, each scenario against the servers it
+    // is meant for, as SOCP's.
+    auto signal_library = scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "signal").string());
+    std::vector<std::vector<std::string>> signal_plants = {{}};
+    for (const auto* p : Registry::builtin().plants_of("signal")) signal_plants.push_back({p->id});
+    for (const auto& plants : signal_plants) {
+        SignalServer server(plants);
+        for (const auto& f : signal_library) {
             Scenario s = load_scenario(f);
             bool meant = plants.empty() ? s.xfail.has_value()
                                         : std::find(s.covers.begin(), s.covers.end(), plants[0]) != s.covers.end();
