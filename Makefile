@@ -16,7 +16,7 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Uni
 MSGLAB := $(BUILD)/cli/msglab
 
 FUZZ_TARGETS := secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls spchat_frame spchat_files \
-  spchat_app socp_envelope socp_payload socp_app signal_ratchet signal_session fernet keylog pcap scenario
+  spchat_app socp_envelope socp_payload socp_app signal_ratchet signal_session signal_eio fernet keylog pcap scenario
 # What `make check-sanitize` builds and runs under ASan and UBSan: the
 # protocols' codecs, sessions, servers and clients, replay, and every seed
 # corpus (the scenario, hunt, report and command tests run in `make check`).

@@ -8,7 +8,7 @@ src=${MSGLAB_SRC:-$SRC/msglab}
 # The scenario target links the system's yaml-cpp, built against libstdc++
 # while OSS-Fuzz compiles with libc++; it stays with the local campaigns.
 targets="secmsg_codec secmsg_session slmp_codec slmp_session csmp_http csmp_ws csmp_calls spchat_frame spchat_files spchat_app
-  socp_envelope socp_payload socp_app signal_ratchet signal_session fernet keylog pcap"
+  socp_envelope socp_payload socp_app signal_ratchet signal_session signal_eio fernet keylog pcap"
 
 # Botan 2, static, compiled with the same compiler and flags.
 if [ -d "$SRC/botan" ]; then

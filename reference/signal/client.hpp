@@ -124,7 +124,7 @@ bool ack_true(const Json& ack_args);
 // Runs on its own thread until stop() or destruction.
 struct BotOptions {
     ClientOptions client;
-    std::chrono::milliseconds poll{250};  // how often it asks for the online users
+    std::chrono::milliseconds poll{500};  // how often it asks for the online users
     // A user is greeted once it has been online this long without opening a
     // session itself (so the two sides do not open sessions at once).
     std::chrono::milliseconds greet_after{1'000};

@@ -133,6 +133,7 @@ struct SioClient::Impl : std::enable_shared_from_this<SioClient::Impl> {
     std::function<void(const std::string&)> disconnect_handler;
     std::shared_ptr<std::promise<std::string>> connect_done;  // "" or why it failed
     bool was_connected = false;
+    bool closing = false;  // close() runs: whatever ends the connection now is our own doing
 
     // Shared with the caller's thread.
     mutable std::mutex mu;
@@ -281,7 +282,8 @@ void SioClient::Impl::send_connect() {
     send_packet(eio_message(c));
 }
 
-void SioClient::Impl::fail(Kind kind, const std::string& why) {
+void SioClient::Impl::fail(Kind kind, const std::string& reason_given) {
+    const std::string why = closing ? std::string("client disconnect") : reason_given;
     Phase before;
     {
         std::lock_guard<std::mutex> lock(mu);
@@ -713,6 +715,7 @@ void SioClient::close() {
             std::lock_guard<std::mutex> lock(impl->mu);
             if (impl->phase == Impl::Phase::closed) return done->set_value();
         }
+        impl->closing = true;
         SioPacket d;
         d.type = SioType::disconnect;
         std::string farewell = eio_message(d);

@@ -620,9 +620,9 @@ TEST_CASE("Signal: signal.malformed on broken Engine.IO and Socket.IO packets, o
                                        "signal.sio.ack_id", "signal.event", "signal.sio.arg"});
     CHECK(rows.at(binary) == Row{"5", "1", "/", "", "upload", "{\"_placeholder\":true,\"num\":0}"});
     CHECK(rows.at(ns) == Row{"2", "", "/chat", "7", "hello", "x"});
-    auto other = signal_rows(s.path(), {"signal.other", "signal.target"});
-    CHECK(other.at(members) == Row{"2", ""});
-    CHECK(other.at(note) == Row{"\"x\"", "bob"});
+    auto unnamed = signal_rows(s.path(), {"signal.other", "signal.target"});
+    CHECK(unnamed.at(members) == Row{"2", ""});
+    CHECK(unnamed.at(note) == Row{"\"x\"", "bob"});
     CHECK(rows.count(json) == 0);
     CHECK(rows.count(digit) == 0);
     CHECK(frames_where(s.path(), kException).empty());

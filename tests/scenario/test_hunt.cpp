@@ -151,3 +151,8 @@ TEST_CASE("msglab hunt from the command line writes the folder and its reports",
     auto usage = run_command(std::string(MSGLAB_BINARY) + " hunt nosuch --target 127.0.0.1:1 --out x 2>&1");
     CHECK(usage.exit_code == 2);
 }
+
+TEST_CASE("msglab audit of the Signal-style chat: every endpoint hunted, the index with the detection matrix",
+          "[hunt]") {
+    check_audit({"signal"});
+}
