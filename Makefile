@@ -21,8 +21,8 @@ FUZZ_TARGETS := secmsg_codec secmsg_session slmp_codec slmp_session csmp_http cs
 # protocols' codecs, sessions, servers and clients, replay, and every seed
 # corpus (the scenario, hunt, report and command tests run in `make check`).
 SANITIZE_TARGETS := msglab core_tests secmsg_tests secmsg_overflow_probe slmp_tests csmp_tests csmp_wire_tests \
-  spchat_tests replay_tests $(addsuffix _replay,$(FUZZ_TARGETS))
-SANITIZE_LABELS := core|secmsg|slmp|csmp|spchat|replay|fuzz
+  spchat_tests signal_crypto_tests signal_stream_tests signal_tests replay_tests $(addsuffix _replay,$(FUZZ_TARGETS))
+SANITIZE_LABELS := core|secmsg|slmp|csmp|spchat|signal|replay|fuzz
 
 .PHONY: all deps configure build check check-sanitize bench audit install-plugin fuzzers clean help
 

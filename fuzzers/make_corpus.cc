@@ -633,6 +633,56 @@ void socp_seeds(const fs::path& out, const std::vector<SocpMessage>& capture) {
     }
 }
 
+// signal_eio_fuzzer.cc: the first byte is the mode (0 Engine.IO packet, 1
+// polling payload with a take_payload bound byte, 2 Socket.IO packet, 3 open
+// packet data), the texts are frames of the original's capture (signal.pcap)
+// and the packet kinds it does not show.
+void signal_eio_seeds(const fs::path& out) {
+    const fs::path dir = out / "signal_eio";
+    const std::string open =
+        R"({"sid":"jGgU-pDc6jF4ctTbAAAA","upgrades":["websocket"],"pingTimeout":20000,"pingInterval":25000})";
+    const std::string reg =
+        R"(21["register_user",{"username":"bob","ik":"H2M806LIxVRd8GAH9fXtHjOO7GgH2rw20OOkzwb/+Ag=","sik":"wXQGtfskRcO1LdFoo0SQPTC98LNwvn7Xv8CeqwVG2nc=","spk":"5JvGIpPY3+oCoaVHkPE5uvu63YlLT7aN+qpXVY7znkg=","spk_sig":"I1H5+A03FiFaxXgwoeWvkv4Bdy+pzKkBKULLmV6zs57bhSpHtk35h1LuWuTDN2Cegj7np242yDCEJXjTf2MbCw=="}])";
+    const std::string bundle =
+        R"(33[true,{"ik":"H2M806LIxVRd8GAH9fXtHjOO7GgH2rw20OOkzwb/+Ag=","sik":"wXQGtfskRcO1LdFoo0SQPTC98LNwvn7Xv8CeqwVG2nc=","spk":"5JvGIpPY3+oCoaVHkPE5uvu63YlLT7aN+qpXVY7znkg=","spk_sign":"I1H5+A03FiFaxXgwoeWvkv4Bdy+pzKkBKULLmV6zs57bhSpHtk35h1LuWuTDN2Cegj7np242yDCEJXjTf2MbCw=="}])";
+    const std::string x3dh =
+        R"(24["x3dh_message",{"username":"bob","from":"alice","ik":"d5ifmohgTLZFJBCKLrClvpIApOLp+OzFU/DqtocQ3no=","epk":"ue3m/PEDfvvloaF2XskicYctEAbrg4iNZLFG5YrmBVA=","cipher":"xKkbe7TKseFXqyrhCEfdHlkwEnC6qHIInSgeR56TW3k=","hmac":"f4NLgN77iCLP1AduOec9ogOCaASd+zCS5Zleoe4otmA="}])";
+    const std::string ratchet =
+        R"(25["ratchet_msg",{"username":"bob","cipher":"fP4RIhb/Re2hrKgXprfd8kw42SibgXrjB+QNY4x562k=","header":{"dh":"Mv+W8cmmCnpllV/R6B2P5TDdI0Z4QIX1Zphf5RFfc3M=","pn":"","n":""},"hmac":"iyqHOr1d9GNB+6NJLhDq+5TegdY+Way2VavkeqSFkug=","from":"alice"}])";
+    const std::string rs = "\x1e";
+    const std::vector<std::string> seeds = {
+        std::string(1, '\0') + "0" + open,
+        std::string(1, '\0') + "2probe",
+        std::string(1, '\0') + "3probe",
+        std::string(1, '\0') + "5",
+        std::string(1, '\0') + "6",
+        std::string(1, '\0') + "40{}",
+        std::string(1, '\0') + R"(40{"sid":"pYRGy8yjgHxtU0yLAAAB"})",
+        std::string(1, '\0') + "4" + reg,
+        std::string(1, '\0') + "431[true]",
+        std::string(1, '\0') + R"(432[["bob","alice"]])",
+        std::string(1, '\0') + "4" + x3dh,
+        std::string(1, '\0') + "41",
+        std::string(1, '\0') + "bAQIDBA==",
+        std::string("\x01\x10", 2) + "0" + open,
+        std::string("\x01\x08", 2) + "40" + rs + "4" + reg + rs + "3",
+        std::string("\x05\x02", 2) + "2" + rs + "6" + rs + R"(42["pingi","sankalp"])" + rs + "4" + ratchet,
+        std::string("\x01\x20", 2) + R"(40{"sid":"pYRGy8yjgHxtU0yLAAAB"})" + rs + R"(44/x,"Unable to connect")",
+        std::string(1, '\x02') + "4" + bundle.substr(1),
+        std::string(1, '\x02') + ratchet,
+        std::string(1, '\x02') + R"(0/admin,{"token":"t-1"})",
+        std::string(1, '\x02') + R"(4/admin,{"message":"Unable to connect"})",
+        std::string(1, '\x02') + R"(2/chat,12["x",1,2.5,-0,null,{"a":[true,false]},"caf\u00e9 \ud83d\udd12"])",
+        std::string(1, '\x02') + bundle,
+        std::string(1, '\x02') + "1/admin,",
+        std::string(1, '\x02') + R"(51-["x",{"_placeholder":true,"num":0}])",
+        std::string(1, '\x03') + open,
+        std::string(1, '\x03') +
+            R"({"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000})",
+    };
+    for (const auto& seed : seeds) put(dir, name_of(as_bytes(seed)), as_bytes(seed));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -720,6 +770,7 @@ int main(int argc, char** argv) {
     slmp_seeds(out);
     spchat_seeds(out, spchat_captures);
     socp_seeds(out, socp_messages);
+    signal_eio_seeds(out);
 
     auto key = *fernet::Key::from_base64("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=");
     for (const char* t : {"hello", "", "0123456789abcdef0123456789abcdef"}) {
