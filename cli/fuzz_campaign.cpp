@@ -118,12 +118,14 @@ const std::vector<TargetInfo>& targets() {
          "forgeries, tampering, replays and state save/restore (plants with --plant)",
          300},
         // Text parsers and nlohmann's JSON (instrumented), each input parsed,
-        // written and parsed again (goal to be measured).
+        // written and parsed again, twice under two depth bounds: about
+        // 8,200/s measured (ASan and UBSan, 60 s, two shared cores), held
+        // to 3,000.
         {"signal_eio", "signal", false,
          "Signal-style chat's transport: Engine.IO packets, polling payloads with the 0x1e separator and "
          "take_payload, Socket.IO packets (namespaces, ack ids, JSON under a depth bound) and the open packet, "
          "with round trips",
-         2000},
+         3000},
         {"fernet", "core", false, "Fernet token parser and verification, and encrypt/decrypt round trips", 10000},
         {"keylog", "core", false, "key log line parser", 10000},
         {"pcap", "core", false, "pcap reader, TCP reassembly and message extraction", 10000},

@@ -71,7 +71,17 @@ void proto_reg_handoff_signal(void);
 
 enum { EIO_OPEN = 0, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE, EIO_UPGRADE, EIO_NOOP, EIO_BINARY };
 enum { SIO_CONNECT = 0, SIO_DISCONNECT, SIO_EVENT, SIO_ACK, SIO_CONNECT_ERROR, SIO_BINARY_EVENT, SIO_BINARY_ACK };
-enum { EV_NONE = 0, EV_REGISTER, EV_REQUEST_USERS, EV_REQUEST_PREKEY, EV_X3DH, EV_RATCHET, EV_PONGI, EV_PINGI, EV_OTHER };
+enum {
+    EV_NONE = 0,
+    EV_REGISTER,
+    EV_REQUEST_USERS,
+    EV_REQUEST_PREKEY,
+    EV_X3DH,
+    EV_RATCHET,
+    EV_PONGI,
+    EV_PINGI,
+    EV_OTHER
+};
 
 static const value_string eio_type_vals[] = {
     {EIO_OPEN, "open"},       {EIO_CLOSE, "close"}, {EIO_PING, "ping"},
@@ -611,7 +621,8 @@ static void first_x3dh(packet_info *pinfo, sig_rec *r, gboolean to_server, const
     gboolean have_ik = b64_member(obj, "ik", ik, 32) == 32;
     gboolean have_epk = b64_member(obj, "epk", epk, 32) == 32;
     if (to && have_epk) {
-        const char *key = wmem_strdup_printf(pinfo->pool, "%d\x1f%s\x1f%s", to_server, to, hex_of(pinfo->pool, epk, 32));
+        const char *key =
+            wmem_strdup_printf(pinfo->pool, "%d\x1f%s\x1f%s", to_server, to, hex_of(pinfo->pool, epk, 32));
         guint32 first = GPOINTER_TO_UINT(wmem_map_lookup(x3dh_seen, key));
         if (first)
             r->replay_of = first;
@@ -697,8 +708,8 @@ static void first_ratchet(packet_info *pinfo, sig_rec *r, gboolean to_server, co
                 r->jump = "pn does not fit 64 bits";
             else if (prev && pn > prev->next_n + MAX_SKIP)
                 r->jump = wmem_strdup_printf(wmem_file_scope(),
-                                             "pn = %" G_GUINT64_FORMAT " where the previous chain reached %" G_GUINT64_FORMAT
-                                             ": %" G_GUINT64_FORMAT " keys skipped",
+                                             "pn = %" G_GUINT64_FORMAT " where the previous chain reached "
+                                             "%" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT " keys skipped",
                                              pn, prev->next_n, pn - prev->next_n);
             else if (!n_ok)
                 r->jump = "n does not fit 64 bits";
@@ -782,7 +793,8 @@ static void first_packet(packet_info *pinfo, sig_conv *c, sig_msg *m, const sig_
             w->ev = p->ev;
             w->event = file_str(p->event);
             w->rec = r;
-            if (p->ev == EV_REQUEST_PREKEY && arg && arg->type == JV_OBJECT) w->target = file_str(jv_string(arg, "username"));
+            if (p->ev == EV_REQUEST_PREKEY && arg && arg->type == JV_OBJECT)
+                w->target = file_str(jv_string(arg, "username"));
             map_put(s->pending[m->to_server], wmem_strdup_printf(pinfo->pool, "%" G_GUINT64_FORMAT, p->ack_id), w);
         }
         return;
@@ -907,6 +919,7 @@ static proto_item *add_b64(sig_view *v, proto_tree *t, int hf, const jv *j, int 
         return ti;
     }
     proto_item *ti = proto_tree_add_bytes_with_length(t, hf, v->tvb, AT(v, j), LEN(j), raw, (gint)n);
+    if (n == 0) proto_item_set_text(ti, "%s: (empty)", proto_registrar_get_name(hf));
     if (expect > 0 && n != expect)
         expert_add_info_format(pinfo, ti, &ei_bad_encoding, "%s is %ld bytes, not %d", what, n, expect);
     if (expect < 0 && (n == 0 || n % -expect != 0))
@@ -1056,7 +1069,8 @@ static void add_event_object(sig_view *v, proto_tree *t, proto_item *ti, const s
                                    shown_text(pinfo->pool, to, INFO_TEXT_CHARS), r->bundle_was);
         if (r->bundle_was) add_generated_uint(t, hf_bundle_was, v->tvb, r->bundle_was);
     }
-    if (p->ev == EV_REQUEST_PREKEY) col_append_fstr(pinfo->cinfo, COL_INFO, " %s", shown_text(pinfo->pool, to, INFO_TEXT_CHARS));
+    if (p->ev == EV_REQUEST_PREKEY)
+        col_append_fstr(pinfo->cinfo, COL_INFO, " %s", shown_text(pinfo->pool, to, INFO_TEXT_CHARS));
     if (p->ev != EV_X3DH && p->ev != EV_RATCHET) return;
     require(v, ti, obj, p->ev == EV_X3DH ? x3dh_keys : ratchet_keys,
             p->ev == EV_X3DH ? array_length(x3dh_keys) : array_length(ratchet_keys), p->event);
@@ -1093,8 +1107,8 @@ static void add_ack_args(sig_view *v, proto_tree *t, proto_item *ti, const sig_p
     guint i = 0;
     for (const jv *a = p->args; a && i < MAX_ELEMENTS; a = a->next, i++) {
         if (i == 0 && (a->type == JV_TRUE || a->type == JV_FALSE)) {
-            proto_item *bi = proto_tree_add_boolean(t, r->ack_ev == EV_REQUEST_PREKEY ? hf_bundle_found : hf_ack_success,
-                                                    v->tvb, AT(v, a), LEN(a), a->type == JV_TRUE);
+            int hf = r->ack_ev == EV_REQUEST_PREKEY ? hf_bundle_found : hf_ack_success;
+            proto_item *bi = proto_tree_add_boolean(t, hf, v->tvb, AT(v, a), LEN(a), a->type == JV_TRUE);
             if (r->ack_true_bad_mac)
                 expert_add_info_format(pinfo, bi, &ei_ack_true_bad_mac,
                                        "Ack true to the X3DH message of frame %u whose MAC does not verify: the "
@@ -1201,7 +1215,8 @@ static void add_open(sig_view *v, proto_tree *et, proto_item *eti, const sig_par
         guint64 value;
         if (strcmp(k, "sid") == 0) {
             add_json_string(v, et, hf_eio_sid, mb);
-            if (mb->type == JV_STRING) proto_item_append_text(eti, " (sid %s)", shown_text(v->pinfo->pool, mb->str, INFO_TEXT_CHARS));
+            if (mb->type == JV_STRING)
+                proto_item_append_text(eti, " (sid %s)", shown_text(v->pinfo->pool, mb->str, INFO_TEXT_CHARS));
         } else if (strcmp(k, "upgrades") == 0 && mb->type == JV_ARRAY) {
             for (const jv *u = mb->child; u; u = u->next) add_json_string(v, et, hf_eio_upgrades, u);
         } else if (strcmp(k, "pingInterval") == 0 && jv_uint(v->d + v->base, mb, G_MAXUINT32, &value)) {
@@ -1223,7 +1238,8 @@ static void signal_display(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
     col_append_sep_str(pinfo->cinfo, COL_INFO, " ", "[Signal");
     proto_item *ti = proto_tree_add_item(tree, proto_signal, tvb, 0, -1, ENC_NA);
     proto_tree *st = proto_item_add_subtree(ti, ett_signal);
-    proto_item_append_text(ti, ", %s, %s", m->polling ? "polling" : "websocket", m->to_server ? "to the server" : "to the client");
+    proto_item_append_text(ti, ", %s, %s", m->polling ? "polling" : "websocket",
+                           m->to_server ? "to the server" : "to the client");
     add_generated_string(st, hf_transport, tvb, m->polling ? "polling" : "websocket");
     add_generated_string(st, hf_direction, tvb, m->to_server ? "to server" : "to client");
     if (m->query_sid) add_generated_string(st, hf_query_sid, tvb, m->query_sid);
@@ -1384,7 +1400,8 @@ void proto_register_signal(void)
         {&hf_conn_user_frame,
          {"Registered in", "signal.conn_user.frame", FT_FRAMENUM, BASE_NONE, NULL, 0x0, NULL, HFILL}},
         {&hf_eio_packet, {"Engine.IO packet", "signal.eio", FT_NONE, BASE_NONE, NULL, 0x0, NULL, HFILL}},
-        {&hf_eio_type, {"Engine.IO type", "signal.eio.type", FT_UINT8, BASE_DEC, VALS(eio_type_vals), 0x0, NULL, HFILL}},
+        {&hf_eio_type,
+         {"Engine.IO type", "signal.eio.type", FT_UINT8, BASE_DEC, VALS(eio_type_vals), 0x0, NULL, HFILL}},
         {&hf_eio_sid, {"Engine.IO sid", "signal.eio.sid", FT_STRING, BASE_NONE, NULL, 0x0, "The open packet's", HFILL}},
         {&hf_eio_upgrades, {"Upgrade", "signal.eio.upgrades", FT_STRING, BASE_NONE, NULL, 0x0, NULL, HFILL}},
         {&hf_eio_ping_interval,
@@ -1395,7 +1412,8 @@ void proto_register_signal(void)
          {"Max payload", "signal.eio.max_payload", FT_UINT32, BASE_DEC, NULL, 0x0, NULL, HFILL}},
         {&hf_eio_data,
          {"Data", "signal.eio.data", FT_STRING, BASE_NONE, NULL, 0x0, "What follows the type (probe, ...)", HFILL}},
-        {&hf_sio_type, {"Socket.IO type", "signal.sio.type", FT_UINT8, BASE_DEC, VALS(sio_type_vals), 0x0, NULL, HFILL}},
+        {&hf_sio_type,
+         {"Socket.IO type", "signal.sio.type", FT_UINT8, BASE_DEC, VALS(sio_type_vals), 0x0, NULL, HFILL}},
         {&hf_sio_attachments,
          {"Attachments", "signal.sio.attachments", FT_UINT64, BASE_DEC, NULL, 0x0, NULL, HFILL}},
         {&hf_sio_namespace, {"Namespace", "signal.sio.namespace", FT_STRING, BASE_NONE, NULL, 0x0, NULL, HFILL}},
@@ -1480,7 +1498,8 @@ void proto_register_signal(void)
         {&ei_spoofed_from,
          {"signal.spoofed_from", PI_SECURITY, PI_WARN, "from is not the user of the connection it came on",
           EXPFILL}},
-        {&ei_malformed, {"signal.malformed", PI_MALFORMED, PI_ERROR, "Malformed Engine.IO or Socket.IO packet", EXPFILL}},
+        {&ei_malformed,
+         {"signal.malformed", PI_MALFORMED, PI_ERROR, "Malformed Engine.IO or Socket.IO packet", EXPFILL}},
         {&ei_bad_encoding,
          {"signal.bad_encoding", PI_MALFORMED, PI_WARN, "Bad base64, or a key of the wrong length", EXPFILL}},
         {&ei_debug_broadcast,

@@ -28,9 +28,10 @@
 // payload, WebSocket message bytes, JSON nesting, pending acks per socket
 // (an emit past the bound gets nullopt at once), packets queued per session
 // (past the bound the session is closed: a reader too slow). Hostile input
-// never throws out of the server: a malformed request is answered 400 and
-// its connection closed; a malformed packet on a session is logged and
-// dropped.
+// never throws out of the server: an HTTP request that does not parse is
+// answered 400 and its connection closed; a bad sid, version, transport or
+// polling payload is answered 400 (the session, if any, carries on); a
+// malformed packet on a session is logged and dropped.
 //
 // Threading: one io_context thread runs everything, and every handler is
 // called on it. start(), stop(), emit() and disconnect() may be called from

@@ -34,8 +34,8 @@ constexpr const char* kException = "_ws.malformed.expert || _ws.malformed.dissec
 
 // Every Signal expert info the plugin registers.
 const std::vector<std::string> kExperts = {
-    "signal.x3dh_replay", "signal.ratchet_replay", "signal.counter_jump",    "signal.key_substitution",
-    "signal.spoofed_from", "signal.malformed",     "signal.bad_encoding",    "signal.debug_broadcast",
+    "signal.x3dh_replay",  "signal.ratchet_replay",   "signal.counter_jump", "signal.key_substitution",
+    "signal.spoofed_from", "signal.malformed",        "signal.bad_encoding", "signal.debug_broadcast",
     "signal.bad_mac",      "signal.ack_true_bad_mac",
 };
 
@@ -49,7 +49,9 @@ std::map<std::uint64_t, Row> signal_rows(const fs::path& pcap, const std::vector
     return rows_by_frame(pcap, names, extra, "signal");
 }
 
-std::string b64(ByteView b) { return crypto::base64_encode(b); }
+std::string b64(ByteView b) {
+    return crypto::base64_encode(b);
+}
 
 // PROTOCOLS.md 5.6: big-endian, as many bytes as the value's bit length.
 Bytes counter_bytes(std::uint64_t v) {
@@ -108,8 +110,7 @@ public:
 
     // A WebSocket connection of the Engine.IO session `sid`: the upgrade and
     // the probe, as python-socketio opens it.
-    std::size_t ws(const std::string& sid, std::uint16_t server_port = kPort,
-                   const std::string& path = "/socket.io/") {
+    std::size_t ws(const std::string& sid, std::uint16_t server_port = kPort, const std::string& path = "/socket.io/") {
         std::size_t c = cap.connect(m_next_port++, server_port);
         cap.send(c, true,
                  "GET " + path + "?transport=websocket&EIO=4&sid=" + sid +
@@ -142,7 +143,8 @@ public:
     }
 
     static Json register_arg(const std::string& name, const Keys& k) {
-        return {{"username", name}, {"ik", b64(k.ik)}, {"sik", b64(k.sik)}, {"spk", b64(k.spk)}, {"spk_sig", b64(k.sig)}};
+        return {
+            {"username", name}, {"ik", b64(k.ik)}, {"sik", b64(k.sik)}, {"spk", b64(k.spk)}, {"spk_sig", b64(k.sig)}};
     }
     static Json bundle_arg(const Keys& k) {
         return {{"ik", b64(k.ik)}, {"sik", b64(k.sik)}, {"spk", b64(k.spk)}, {"spk_sign", b64(k.sig)}};
@@ -152,7 +154,7 @@ public:
     struct User {
         std::size_t conn = 0;
         std::uint64_t reg = 0, reg_ack = 0;
-        int next_ack = 2;  // the client's
+        int next_ack = 2;    // the client's
         int server_ack = 1;  // the server's, for what it relays to this user
     };
     User online(const std::string& name, const Keys& k) {
@@ -176,10 +178,11 @@ public:
             r += "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
         return cap.send(conn, true, r + "\r\n" + body);
     }
-    std::uint64_t response(std::size_t conn, const std::string& body, const std::string& type = "text/plain; charset=UTF-8") {
+    std::uint64_t response(std::size_t conn, const std::string& body,
+                           const std::string& type = "text/plain; charset=UTF-8") {
         return cap.send(conn, false,
-                        "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nContent-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n" + body);
+                        "HTTP/1.1 200 OK\r\nContent-Type: " + type +
+                            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     }
 
     void finish() { cap.finish(); }
@@ -194,7 +197,8 @@ private:
 };
 
 Json x3dh_arg(const std::string& to, const std::string& from, ByteView ik, ByteView epk, ByteView ct, ByteView mac) {
-    return {{"username", to}, {"from", from}, {"ik", b64(ik)}, {"epk", b64(epk)}, {"cipher", b64(ct)}, {"hmac", b64(mac)}};
+    return {{"username", to},  {"from", from},      {"ik", b64(ik)},
+            {"epk", b64(epk)}, {"cipher", b64(ct)}, {"hmac", b64(mac)}};
 }
 Json ratchet_arg(const std::string& to, const std::string& from, ByteView dh, std::uint64_t pn, std::uint64_t n,
                  ByteView ct, ByteView mac) {
@@ -205,7 +209,9 @@ Json ratchet_arg(const std::string& to, const std::string& from, ByteView dh, st
             {"from", from}};
 }
 
-std::vector<std::string> keylog_args(const fs::path& keylog) { return {"-o", "signal.keylog_file:" + keylog.string()}; }
+std::vector<std::string> keylog_args(const fs::path& keylog) {
+    return {"-o", "signal.keylog_file:" + keylog.string()};
+}
 
 }  // namespace
 
@@ -231,9 +237,9 @@ TEST_CASE("Signal: the original capture decodes in place: handshake, events, ack
     };
 
     SECTION("Engine.IO: the polling open packet, the probe, the upgrade; every WebSocket message is Signal's") {
-        auto rows = signal_rows(pcap, {"signal.transport", "signal.eio.type", "signal.eio.sid", "signal.eio.upgrades",
-                                       "signal.eio.ping_interval", "signal.eio.ping_timeout", "signal.eio.data",
-                                       "signal.eio.query_sid"});
+        auto rows = signal_rows(
+            pcap, {"signal.transport", "signal.eio.type", "signal.eio.sid", "signal.eio.upgrades",
+                   "signal.eio.ping_interval", "signal.eio.ping_timeout", "signal.eio.data", "signal.eio.query_sid"});
         CHECK(rows.at(8) == Row{"polling", "0", "jGgU-pDc6jF4ctTbAAAA", "websocket", "25000", "20000", "", ""});
         CHECK(rows.at(33) == Row{"polling", "0", "modw93PDhSzvKFitAAAC", "websocket", "25000", "20000", "", ""});
         const std::string bob = "jGgU-pDc6jF4ctTbAAAA";
@@ -322,9 +328,9 @@ TEST_CASE("Signal: the original capture decodes in place: handshake, events, ack
         CHECK(x.at(54)[6] == "unknown");  // no key log
         CHECK(x.at(55) == x.at(54));
 
-        auto rows = signal_rows(pcap, {"signal.from", "signal.username", "signal.header.dh", "signal.header.pn",
-                                       "signal.header.pn_value", "signal.header.n", "signal.header.n_value",
-                                       "signal.direction"});
+        auto rows = signal_rows(
+            pcap, {"signal.from", "signal.username", "signal.header.dh", "signal.header.pn", "signal.header.pn_value",
+                   "signal.header.n", "signal.header.n_value", "signal.direction"});
         std::vector<Row> sent;  // by the clients
         std::set<std::string> dhs;
         for (const auto& [f, r] : rows) {
@@ -357,7 +363,7 @@ TEST_CASE("Signal: the original capture decodes in place: handshake, events, ack
     }
 
     SECTION("one pass and two passes agree") {
-        std::vector<std::string> names = {"frame.number",     "signal.event",        "signal.ack_to",
+        std::vector<std::string> names = {"frame.number",     "signal.event",          "signal.ack_to",
                                           "signal.conn_user", "signal.header.n_value", "signal.mac_status",
                                           "_ws.col.Info"};
         names.insert(names.end(), kExperts.begin(), kExperts.end());
@@ -390,15 +396,19 @@ TEST_CASE("Signal: HTTP long-polling with 0x1e-batched bodies, tied to the WebSo
     std::size_t post = s.cap.connect(43001, kPort);
     std::uint64_t handshake = s.request(get, "GET", base + "&t=1");
     std::uint64_t open = s.response(
-        get, "0{\"sid\":\"" + sid +
-                 "\",\"upgrades\":[\"websocket\"],\"pingTimeout\":20000,\"pingInterval\":25000,\"maxPayload\":1000000}");
+        get,
+        "0{\"sid\":\"" + sid +
+            "\",\"upgrades\":[\"websocket\"],\"pingTimeout\":20000,\"pingInterval\":25000,\"maxPayload\":1000000}");
     std::uint64_t connect = s.request(post, "POST", base + "&sid=" + sid + "&t=2", "40");
     std::uint64_t ok = s.response(post, "ok", "text/html; charset=UTF-8");
     s.request(get, "GET", base + "&sid=" + sid + "&t=3");
-    std::uint64_t batch1 = s.response(get, "40{\"sid\":\"sio-carol\"}\x1e" "2");
-    std::uint64_t batch2 = s.request(post, "POST", base + "&sid=" + sid + "&t=4",
-                                     "3\x1e" + Chat::event_text(1, "register_user", {Chat::register_arg("carol", carol)}) +
-                                         "\x1e" + Chat::event_text(2, "request_users", {}));
+    std::uint64_t batch1 = s.response(get,
+                                      "40{\"sid\":\"sio-carol\"}\x1e"
+                                      "2");
+    std::uint64_t batch2 =
+        s.request(post, "POST", base + "&sid=" + sid + "&t=4",
+                  "3\x1e" + Chat::event_text(1, "register_user", {Chat::register_arg("carol", carol)}) + "\x1e" +
+                      Chat::event_text(2, "request_users", {}));
     s.response(post, "ok", "text/html; charset=UTF-8");
     s.request(get, "GET", base + "&sid=" + sid + "&t=5");
     std::uint64_t acks = s.response(get, Chat::ack_text(1, Json::array({true})) + "\x1e" +
@@ -409,8 +419,9 @@ TEST_CASE("Signal: HTTP long-polling with 0x1e-batched bodies, tied to the WebSo
     // The WebSocket of the same session: carol's, sending as someone else.
     std::size_t w = s.ws(sid);
     std::uint64_t probe = s.text(w, true, "2probe");
-    std::uint64_t spoof = s.event(w, true, 3, "ratchet_msg",
-                                  {ratchet_arg("dave", "eve", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
+    std::uint64_t spoof =
+        s.event(w, true, 3, "ratchet_msg",
+                {ratchet_arg("dave", "eve", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
     s.finish();
 
     auto rows = signal_rows(s.path(), {"signal.transport", "signal.direction", "signal.eio.type", "signal.sio.type",
@@ -421,14 +432,15 @@ TEST_CASE("Signal: HTTP long-polling with 0x1e-batched bodies, tied to the WebSo
     CHECK(rows.at(open) == Row{"polling", "to client", "0", "", "", "", "", ""});
     CHECK(rows.at(connect) == Row{"polling", "to server", "4", "0", "", "", "", sid});
     CHECK(rows.at(batch1) == Row{"polling", "to client", "4,2", "0", "", "", "", sid});
-    CHECK(rows.at(batch2) == Row{"polling", "to server", "3,4,4", "2,2", "register_user,request_users", "", "carol", sid});
-    CHECK(rows.at(acks) == Row{"polling", "to client", "4,4,6", "3,3", "", std::to_string(batch2) + "," + std::to_string(batch2),
-                               "carol", sid});
+    CHECK(rows.at(batch2) ==
+          Row{"polling", "to server", "3,4,4", "2,2", "register_user,request_users", "", "carol", sid});
+    CHECK(rows.at(acks) == Row{"polling", "to client", "4,4,6", "3,3", "",
+                               std::to_string(batch2) + "," + std::to_string(batch2), "carol", sid});
     CHECK(rows.at(probe) == Row{"websocket", "to server", "2", "", "", "", "carol", sid});
     CHECK(rows.at(spoof)[6] == "carol");
 
-    auto open_fields = signal_rows(s.path(), {"signal.eio.sid", "signal.eio.max_payload", "signal.sio.sid", "signal.users",
-                                              "signal.ack.success", "signal.ack_event"});
+    auto open_fields = signal_rows(s.path(), {"signal.eio.sid", "signal.eio.max_payload", "signal.sio.sid",
+                                              "signal.users", "signal.ack.success", "signal.ack_event"});
     CHECK(open_fields.at(open) == Row{sid, "1000000", "", "", "", ""});
     CHECK(open_fields.at(batch1) == Row{"", "", "sio-carol", "", "", ""});
     CHECK(open_fields.at(acks) == Row{"", "", "", "carol", "1", "register_user,request_users"});
@@ -458,7 +470,8 @@ TEST_CASE("Signal: signal.x3dh_replay on the same ephemeral key twice, not on th
     s.ack(a.conn, false, 2, Json::array({true}));
     std::uint64_t again = s.event(a.conn, true, 3, "x3dh_message", {msg});
     std::uint64_t relay_again = s.event(b.conn, false, 2, "x3dh_message", {msg});
-    std::uint64_t fresh = s.event(a.conn, true, 4, "x3dh_message", {x3dh_arg("bob", "alice", ka.ik, s.rng.bytes(32), ct, mac)});
+    std::uint64_t fresh =
+        s.event(a.conn, true, 4, "x3dh_message", {x3dh_arg("bob", "alice", ka.ik, s.rng.bytes(32), ct, mac)});
     s.finish();
     CHECK(experts(s.path()) == std::map<std::string, Frames>{{"signal.x3dh_replay", {again, relay_again}}});
     auto rows = signal_rows(s.path(), {"signal.replay_of"});
@@ -505,12 +518,12 @@ TEST_CASE("Signal: signal.counter_jump on n or pn more than MAX_SKIP beyond the 
     };
     send(dh1, 0, 0);
     send(dh1, 0, 1);
-    std::uint64_t skip10 = send(dh1, 0, 12);  // 10 keys skipped: allowed
-    std::uint64_t skip11 = send(dh1, 0, 24);  // 11 skipped
-    std::uint64_t late = send(dh1, 0, 5);     // a skipped one arrives
-    std::uint64_t turn = send(dh2, 25, 0);    // pn 25: the chain reached 25
-    std::uint64_t pn_jump = send(dh3, 12, 0); // the chain of dh2 reached 1
-    std::uint64_t n_jump = send(dh4, 1, 11);  // a new chain starting at 11
+    std::uint64_t skip10 = send(dh1, 0, 12);   // 10 keys skipped: allowed
+    std::uint64_t skip11 = send(dh1, 0, 24);   // 11 skipped
+    std::uint64_t late = send(dh1, 0, 5);      // a skipped one arrives
+    std::uint64_t turn = send(dh2, 25, 0);     // pn 25: the chain reached 25
+    std::uint64_t pn_jump = send(dh3, 12, 0);  // the chain of dh2 reached 1
+    std::uint64_t n_jump = send(dh4, 1, 11);   // a new chain starting at 11
     s.finish();
     CHECK(experts(s.path()) == std::map<std::string, Frames>{{"signal.counter_jump", {skip11, pn_jump, n_jump}}});
     auto rows = signal_rows(s.path(), {"signal.header.n_value", "signal.header.pn_value"});
@@ -547,7 +560,8 @@ TEST_CASE("Signal: signal.key_substitution on a register_user or bundle with oth
     std::uint64_t unknown = s.ack(a.conn, false, 4, Json::array({false, Json::object()}));
     s.finish();
     CHECK(experts(s.path()) == std::map<std::string, Frames>{{"signal.key_substitution", {m.reg, swapped}}});
-    auto rows = signal_rows(s.path(), {"signal.bundle.was", "signal.bundle.found", "signal.bundle.user", "signal.ack_to"});
+    auto rows =
+        signal_rows(s.path(), {"signal.bundle.was", "signal.bundle.found", "signal.bundle.user", "signal.ack_to"});
     CHECK(rows.at(same) == Row{"", "1", "bob", std::to_string(req1)});
     CHECK(rows.at(m.reg)[0] == std::to_string(b.reg));
     CHECK(rows.at(swapped)[0] == std::to_string(m.reg));
@@ -565,17 +579,20 @@ TEST_CASE("Signal: signal.spoofed_from on a from that is not the connection's re
     auto b = s.online("bob", s.keys());
     std::uint64_t own = s.event(a.conn, true, 2, "ratchet_msg",
                                 {ratchet_arg("bob", "alice", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
-    std::uint64_t spoofed = s.event(a.conn, true, 3, "x3dh_message",
-                                    {x3dh_arg("bob", "carol", ka.ik, s.rng.bytes(32), s.rng.bytes(32), s.rng.bytes(32))});
-    std::uint64_t spoofed_ratchet = s.event(
-        a.conn, true, 4, "ratchet_msg", {ratchet_arg("bob", "bob", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
+    std::uint64_t spoofed =
+        s.event(a.conn, true, 3, "x3dh_message",
+                {x3dh_arg("bob", "carol", ka.ik, s.rng.bytes(32), s.rng.bytes(32), s.rng.bytes(32))});
+    std::uint64_t spoofed_ratchet =
+        s.event(a.conn, true, 4, "ratchet_msg",
+                {ratchet_arg("bob", "bob", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
     // The server relaying it to bob keeps the claimed from: not bob's doing.
     std::uint64_t relay = s.event(b.conn, false, 1, "x3dh_message",
                                   {x3dh_arg("bob", "carol", ka.ik, s.rng.bytes(32), s.rng.bytes(32), s.rng.bytes(32))});
     // Before register_user the connection's user is unknown.
     std::size_t anon = s.ws("sid-anonymous-00000");
-    std::uint64_t early = s.event(anon, true, 1, "ratchet_msg",
-                                  {ratchet_arg("bob", "mallory", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
+    std::uint64_t early =
+        s.event(anon, true, 1, "ratchet_msg",
+                {ratchet_arg("bob", "mallory", s.rng.bytes(32), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
     s.finish();
     CHECK(experts(s.path()) == std::map<std::string, Frames>{{"signal.spoofed_from", {spoofed, spoofed_ratchet}}});
     auto rows = signal_rows(s.path(), {"signal.from", "signal.conn_user"});
@@ -595,8 +612,7 @@ TEST_CASE("Signal: signal.malformed on broken Engine.IO and Socket.IO packets, o
     for (const std::string t : {"7", "49", "0not json", "0{\"upgrades\":[]}", "42[1,2]", "42{\"a\":1}", "43[true]",
                                 "431{\"x\":1}", "42[\"ratchet_msg\"", "41{}", "4212345678901234567890[\"e\"]"})
         bad[t] = s.text(a.conn, true, t);
-    std::uint64_t missing =
-        s.event(a.conn, true, 9, "x3dh_message", {Json{{"username", "bob"}, {"from", "alice"}}});
+    std::uint64_t missing = s.event(a.conn, true, 9, "x3dh_message", {Json{{"username", "bob"}, {"from", "alice"}}});
     std::uint64_t no_arg = s.event(a.conn, true, 10, "register_user", {});
     std::uint64_t binary = s.text(a.conn, true, "451-[\"upload\",{\"_placeholder\":true,\"num\":0}]");
     std::uint64_t ns = s.text(a.conn, true, "42/chat,7[\"hello\",\"x\"]");
@@ -643,10 +659,12 @@ TEST_CASE("Signal: signal.bad_encoding on bad base64 and keys of the wrong lengt
     reg = Chat::register_arg("alice", ka);
     reg["spk_sig"] = crypto::base64_encode(s.rng.bytes(64), crypto::Base64Alphabet::standard, false).substr(0, 86);
     std::uint64_t unpadded = s.event(a.conn, true, 4, "register_user", {reg});
-    std::uint64_t bad_ct = s.event(a.conn, true, 5, "ratchet_msg",
-                                   {ratchet_arg("bob", "alice", s.rng.bytes(32), 0, 0, s.rng.bytes(20), s.rng.bytes(32))});
-    std::uint64_t bad_dh = s.event(a.conn, true, 6, "ratchet_msg",
-                                   {ratchet_arg("bob", "alice", s.rng.bytes(33), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
+    std::uint64_t bad_ct =
+        s.event(a.conn, true, 5, "ratchet_msg",
+                {ratchet_arg("bob", "alice", s.rng.bytes(32), 0, 0, s.rng.bytes(20), s.rng.bytes(32))});
+    std::uint64_t bad_dh =
+        s.event(a.conn, true, 6, "ratchet_msg",
+                {ratchet_arg("bob", "alice", s.rng.bytes(33), 0, 0, s.rng.bytes(32), s.rng.bytes(32))});
     Json x = x3dh_arg("bob", "alice", ka.ik, s.rng.bytes(32), s.rng.bytes(32), s.rng.bytes(16));
     std::uint64_t bad_hmac = s.event(a.conn, true, 7, "x3dh_message", {x});
     x["epk"] = 7;
@@ -755,7 +773,8 @@ Session write_session(Chat& s, const fs::path& dir) {
 
     // Two users whose X3DH the capture does not show: decrypted, MAC unknown.
     auto c = s.online("carol", s.keys());
-    out.stranger = s.event(c.conn, true, 2, "ratchet_msg", {ratchet("carol", "dave", s.rng.bytes(32), 0, 0, "psst", false)});
+    out.stranger =
+        s.event(c.conn, true, 2, "ratchet_msg", {ratchet("carol", "dave", s.rng.bytes(32), 0, 0, "psst", false)});
 
     out.keylog = dir / "signal-keys.log";
     write_file(out.keylog, "# Signal-style chat\n" + log + "JUNK line\n");
@@ -765,16 +784,15 @@ Session write_session(Chat& s, const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("Signal: X3DH and ratchet messages decrypted with a key log, MACs checked",
-          "[dissector][signal]") {
+TEST_CASE("Signal: X3DH and ratchet messages decrypted with a key log, MACs checked", "[dissector][signal]") {
     REQUIRE_TSHARK();
     ReadableTempDir dir;
     Chat s(dir / "session.pcap");
     Session w = write_session(s, dir.path());
     s.finish();
 
-    auto rows = signal_rows(s.path(), {"signal.plaintext", "signal.mac_status", "signal.key_source"},
-                            keylog_args(w.keylog));
+    auto rows =
+        signal_rows(s.path(), {"signal.plaintext", "signal.mac_status", "signal.key_source"}, keylog_args(w.keylog));
     const Row x3dh = {"##CHAT_START##", "good", "SIGNAL_X3DH_SK"};
     CHECK(rows.at(w.x3dh) == x3dh);
     CHECK(rows.at(w.x3dh_relay) == x3dh);
@@ -860,9 +878,10 @@ TEST_CASE("Signal: random and mutated packets: tshark exits cleanly, no exceptio
         "0{\"sid\":\"s\",\"upgrades\":[\"websocket\"],\"pingTimeout\":1,\"pingInterval\":2}",
         "451-/ns,9[\"e\",{\"_placeholder\":true,\"num\":0}]",
     };
-    const std::vector<std::string> pieces = {"{", "}", "[", "]", "\"", "\\", "\\ud83d", ":", ",", "-", "/", "\x1e",
-                                             "null", "true", "99999999999999999999", "\"header\"", "\"pn\"", "=",
-                                             "\xff", " "};
+    const std::vector<std::string> pieces = {"{",          "}",       "[",    "]",    "\"",
+                                             "\\",         "\\ud83d", ":",    ",",    "-",
+                                             "/",          "\x1e",    "null", "true", "99999999999999999999",
+                                             "\"header\"", "\"pn\"",  "=",    "\xff", " "};
     auto mutate = [&](std::string t) {
         const std::size_t edits = 1 + rng.below(4);
         for (std::size_t i = 0; i < edits && !t.empty(); ++i) {
@@ -882,7 +901,8 @@ TEST_CASE("Signal: random and mutated packets: tshark exits cleanly, no exceptio
         std::string text = mutate(seeds[rng.below(seeds.size())]);
         if (text.empty() || text[0] < '0' || text[0] > '9') text = "4" + text;
         if (i % 4 == 3)
-            s.request(poll, "POST", "/socket.io/?transport=polling&EIO=4&sid=sid-fuzz-0000000000", text + "\x1e" + text);
+            s.request(poll, "POST", "/socket.io/?transport=polling&EIO=4&sid=sid-fuzz-0000000000",
+                      text + "\x1e" + text);
         else
             s.text(c, i % 2 == 0, text);
     }
