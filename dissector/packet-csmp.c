@@ -40,6 +40,7 @@
 void proto_register_csmp(void);
 void proto_reg_handoff_csmp(void);
 gboolean csmp_ws_connection(packet_info *pinfo);
+gboolean signal_ws_connection(packet_info *pinfo);
 
 #define CSMP_PORT 8000
 /* Bounds: JSON texts parsed, nesting, values per text. */
@@ -649,6 +650,7 @@ static gboolean dissect_csmp_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *t
     csmp_msg *m = (csmp_msg *)p_get_proto_data(wmem_file_scope(), pinfo, proto_csmp, KEY_WS_BASE + index);
     /* Later passes take the first pass's decision. */
     if (!m && PINFO_FD_VISITED(pinfo)) return FALSE;
+    if (!m && signal_ws_connection(pinfo)) return FALSE;
 
     const guint8 *d = (const guint8 *)tvb_memdup(pinfo->pool, tvb, 0, n);
     csmp_conv *c = get_conv(pinfo, FALSE);

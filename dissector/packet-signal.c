@@ -1336,6 +1336,17 @@ static gboolean ws_to_server(packet_info *pinfo, const sig_conv *c, const http_c
     return pinfo->destport == pref_port;
 }
 
+/* For packet-socp.c and packet-csmp.c: TRUE on a WebSocket connection that
+ * is Socket.IO's (its upgrade was to the Socket.IO path, or it carried
+ * Engine.IO), where every message is this dissector's. */
+gboolean signal_ws_connection(packet_info *pinfo);
+gboolean signal_ws_connection(packet_info *pinfo)
+{
+    const sig_conv *c = get_conv(pinfo, FALSE);
+    const http_conv_t *h = http_state(pinfo);
+    return (c && c->session) || socketio_uri(h ? h->request_uri : NULL);
+}
+
 static gboolean dissect_signal_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
 {
     guint index = next_index(pinfo);

@@ -42,6 +42,7 @@ void proto_register_socp(void);
 void proto_reg_handoff_socp(void);
 /* packet-csmp.c: TRUE on a connection CSMP's upgrade made one of its sockets. */
 gboolean csmp_ws_connection(packet_info *pinfo);
+gboolean signal_ws_connection(packet_info *pinfo);
 
 /* wire.hpp's Limits: a message, an identity. */
 #define SOCP_MAX_MESSAGE (1024u * 1024u)
@@ -1026,7 +1027,7 @@ static gboolean dissect_socp_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *t
     socp_msg *m = (socp_msg *)p_get_proto_data(wmem_file_scope(), pinfo, proto_socp, KEY_WS_BASE + index);
     /* Later passes take the first pass's decision. */
     if (!m && PINFO_FD_VISITED(pinfo)) return FALSE;
-    if (!m && csmp_ws_connection(pinfo)) return FALSE;
+    if (!m && (csmp_ws_connection(pinfo) || signal_ws_connection(pinfo))) return FALSE;
 
     socp_conv *c = m ? NULL : get_conv(pinfo, FALSE);
     /* Once a connection has carried SOCP, every message on it is SOCP's. */

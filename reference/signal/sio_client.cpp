@@ -227,6 +227,9 @@ void SioClient::Impl::open_websocket(bool upgrade) {
             if (upgrade) return self->upgrade_failed("cannot connect: " + ec.message());
             return self->fail(Kind::connect, "cannot connect the WebSocket: " + ec.message());
         }
+        // Small packets go out at once (no Nagle delay behind a delayed ACK).
+        beast::error_code nd;
+        beast::get_lowest_layer(*self->ws).socket().set_option(tcp::no_delay(true), nd);
         websocket::stream_base::timeout t{};
         t.handshake_timeout = self->opt.connect_timeout;
         t.idle_timeout = websocket::stream_base::none();
@@ -370,6 +373,8 @@ void SioClient::Impl::http_request(HttpLane& lane, http::verb verb, const std::s
             lane.stream.reset();
             return done("cannot connect: " + ec.message(), 0, {});
         }
+        beast::error_code nd;
+        lane.stream->socket().set_option(tcp::no_delay(true), nd);
         send();
     });
 }

@@ -162,6 +162,10 @@ public:
     HttpConn(std::shared_ptr<SioServer::Impl> srv, tcp::socket socket)
         : Conn(std::move(srv)), m_stream(std::move(socket)) {
         m_remote = endpoint_text(m_stream.socket());
+        // Small packets go out at once: with Nagle a reply written while the
+        // peer delays its ACK waits 40 ms.
+        beast::error_code ec;
+        m_stream.socket().set_option(tcp::no_delay(true), ec);
     }
 
     void start() {

@@ -357,6 +357,46 @@ TEST_CASE("sio server: the polling wire as a plain HTTP client sees it", "[signa
     CHECK(http(port, "GET", q).status == 400);
 }
 
+TEST_CASE("sio server: the upgrade on the wire, a waiting GET released by the noop", "[signal][sio][net]") {
+    TestServer srv;
+    auto port = srv.port();
+    std::string sid = handshake_sid(port);
+    std::string q = "/socket.io/?EIO=4&transport=polling&sid=" + sid;
+    CHECK(http(port, "POST", q, "40").body == "OK");
+    CHECK(http(port, "GET", q).body.rfind("40{\"sid\":", 0) == 0);
+    auto waiting = std::async(std::launch::async, [&] { return http(port, "GET", q); });
+    REQUIRE(waiting.wait_for(200ms) == std::future_status::timeout);
+
+    csmp::ClientOptions o;
+    o.port = port;
+    o.deflate = false;
+    auto ws = csmp::Client(o).open("/socket.io/?EIO=4&transport=websocket&sid=" + sid);
+    // Anything but the probe first fails the upgrade, not the session.
+    ws->send("2");
+    CHECK_FALSE(ws->receive(300ms).has_value());
+    CHECK(srv.rec.wait_for("websocket upgrade failed: expected 2probe"));
+    ws = csmp::Client(o).open("/socket.io/?EIO=4&transport=websocket&sid=" + sid);
+    // A second WebSocket while one probes is refused.
+    int status = 0;
+    ws->send("2probe");
+    CHECK(ws->receive(5s) == std::optional<std::string>("3probe"));
+    CHECK_THROWS(csmp::Client(o).open("/socket.io/?EIO=4&transport=websocket&sid=" + sid, &status));
+    CHECK(status == 400);
+    // The waiting GET ends with a noop, so the client can pause polling.
+    REQUIRE(waiting.wait_for(5s) == std::future_status::ready);
+    CHECK(waiting.get().body == "6");
+    ws->send("5");
+    // From now on the session is on the WebSocket: polling is refused.
+    ws->send("421[\"sum\",20,22]");
+    CHECK(ws->receive(5s) == std::optional<std::string>("431[42,\"sum\",[20,22]]"));
+    auto late = http(port, "GET", q);
+    CHECK(late.status == 400);
+    CHECK(late.body == "\"Invalid transport\"");
+    srv.server->emit(srv.last_sid(), "notice", Json::array({1}));
+    CHECK(ws->receive(5s) == std::optional<std::string>("42[\"notice\",1]"));
+    CHECK(srv.rec.count(sid + ": upgraded to websocket") == 1);
+}
+
 TEST_CASE("sio server: server disconnect of a polling client with no GET waiting is delivered by the next GET",
           "[signal][sio][net]") {
     TestServer srv;
