@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/io_thread.hpp"
@@ -123,10 +124,17 @@ struct TestServer {
     std::uint16_t port() const { return server->port(); }
 
     // The last Socket.IO sid that connected.
+    // The server's log line about a connection can come before the
+    // handler's "connect" record: wait for the record itself.
     std::string last_sid() {
-        std::string all = rec.all();
-        auto at = all.rfind("\nconnect ");
-        std::size_t start = at == std::string::npos ? (all.rfind("connect ", 0) == 0 ? 0 : std::string::npos) : at + 1;
+        std::string all;
+        std::size_t start = std::string::npos;
+        for (int i = 0; i < 500 && start == std::string::npos; ++i) {
+            all = rec.all();
+            auto at = all.rfind("\nconnect ");
+            start = at == std::string::npos ? (all.rfind("connect ", 0) == 0 ? 0 : std::string::npos) : at + 1;
+            if (start == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         REQUIRE(start != std::string::npos);
         std::size_t sp = all.find(' ', start + 8);
         return all.substr(start + 8, sp - start - 8);
