@@ -8,7 +8,11 @@
 // those MSGLAB_FUZZ_PLANTS names (`msglab fuzz --plant`); the invariants
 // below hold for the clean ratchet, so a hunted flaw shows as a crash:
 //   signal.state-before-mac  DecryptOptions::commit_before_mac
-//   signal.padded-skipped    DecryptOptions::padded_skipped_plaintext
+//   signal.padded-skipped    DecryptOptions::padded_skipped_plaintext: the
+//                            original's bug (5.9 item 7), a fuzzing switch
+//                            only (MSGLAB_FUZZ_PLANTS=signal.padded-skipped);
+//                            it is not in the plant catalogue, so
+//                            `msglab fuzz --plant` does not take it
 //
 // Then at most 64 ops, one byte (% 8) and its operands:
 //   0 Alice sends: len (u8), fill        1 Bob sends: len (u8), fill

@@ -263,26 +263,9 @@ bool has_field(const DecodedMessage& d, std::string_view name) {
 class Codec final : public StreamCodec {
 public:
     Result<std::size_t, ParseError> frame(Peer from, ByteView buffered) override {
-        Side& side = m_side[side_index(from)];
-        if (buffered.empty()) return std::size_t{0};
-        bool http = starts_http(from, buffered);
-        if (side.until_close && !http) return std::min(buffered.size(), kMaxHttpBody);
-        if (side.websocket && !http) {
-            // Bytes that may still turn out to be a request line wait, so
-            // that how the stream was cut does not change what is framed.
-            if (from == Peer::client ? may_become_http_request(buffered) : may_become_http_response(buffered))
-                return std::size_t{0};
-            return frame_ws(buffered);
-        }
         HttpMessage head;
-        auto r = m_framer[side_index(from)].frame(buffered, pending_method(from), &head);
-        if (!r && side.websocket) {
-            // A frame whose first bytes only look like HTTP (an unmasked
-            // client frame can): the upgrade has happened, so try it as one.
-            auto w = frame_ws(buffered);
-            if (w) return w;
-        }
-        if (r && *r > 0) learn(from, head);
+        auto r = m_stream.frame(from, buffered, pending_method(from), &head);
+        if (r && *r > 0 && from == Peer::server && head.status == 101) negotiate(head);
         return r;
     }
 
@@ -307,16 +290,11 @@ public:
 
 private:
     struct Side {
-        bool websocket = false;    // the upgrade has happened in this direction
-        bool until_close = false;  // a close-delimited response body is under way
         WsAssembler assembler;
         std::optional<Inflater> inflater;
     };
 
     static HttpKind kind_of(Peer from) { return from == Peer::client ? HttpKind::request : HttpKind::response; }
-    static bool starts_http(Peer from, ByteView b) {
-        return from == Peer::client ? looks_like_http_request(b) : looks_like_http_response(b);
-    }
     std::string pending_method(Peer from) const {
         return from == Peer::server && !m_pending.empty() ? m_pending.front() : std::string();
     }
@@ -324,15 +302,8 @@ private:
     // What a framed or decoded HTTP head changes for the stream; repeating it
     // (a caller framing the same bytes twice) changes nothing more.
     void learn(Peer from, const HttpMessage& head) {
-        if (from == Peer::client) {
-            if (head.websocket_upgrade()) m_side[0].websocket = true;
-            return;
-        }
-        if (head.status == 101) {
-            m_side[1].websocket = true;
-            negotiate(head);
-        }
-        if (head.framing == BodyFraming::until_close) m_side[1].until_close = true;
+        m_stream.learn(from, head);
+        if (from == Peer::server && head.status == 101) negotiate(head);
     }
 
     void negotiate(const HttpMessage& head) {
@@ -355,17 +326,17 @@ private:
     }
 
     DecodedMessage decode_message(Peer from, ByteView message) {
-        Side& side = m_side[side_index(from)];
-        bool http = starts_http(from, message);
-        if (side.until_close && !http) {
+        const auto unit = m_stream.unit(from, message);
+        if (unit == HttpWsStream::Unit::body) {
             DecodedMessage d;
             d.type = "HTTP_BODY";
             d.plaintext = Bytes(message.begin(), message.end());
             return d;
         }
-        if (side.websocket && !http) return decode_ws(from, message);
+        if (unit == HttpWsStream::Unit::ws) return decode_ws(from, message);
         DecodedMessage d = decode_http(from, message);
-        if (d.type == "MALFORMED" && side.websocket && parse_ws_frame(message)) return decode_ws(from, message);
+        if (d.type == "MALFORMED" && m_stream.websocket(from) && parse_ws_frame(message))
+            return decode_ws(from, message);
         return d;
     }
 
@@ -673,7 +644,7 @@ private:
     }
 
     Side m_side[2];
-    HttpFramer m_framer[2] = {HttpFramer(HttpKind::request), HttpFramer(HttpKind::response)};
+    HttpWsStream m_stream;
     bool m_negotiated = false;
     std::optional<DeflateParams> m_deflate;
     std::string m_negotiation_problem;

@@ -1157,4 +1157,56 @@ bool valid_websocket_key(std::string_view key) {
     return raw && raw->size() == 16;
 }
 
+// ---- HttpWsStream ------------------------------------------------------------------
+
+bool HttpWsStream::starts_http(Peer from, ByteView b) {
+    return from == Peer::client ? looks_like_http_request(b) : looks_like_http_response(b);
+}
+
+Result<std::size_t, ParseError> HttpWsStream::frame(Peer from, ByteView buffered, std::string_view request_method,
+                                                    HttpMessage* head_out) {
+    const int i = index(from);
+    if (head_out) *head_out = HttpMessage{};
+    if (buffered.empty()) return std::size_t{0};
+    const bool http = starts_http(from, buffered);
+    if (m_until_close[i] && !http) return std::min(buffered.size(), kMaxHttpBody);
+    if (m_websocket[i] && !http) {
+        // Bytes that may still turn out to be an HTTP start line wait, so
+        // that how the stream was cut does not change what is framed.
+        if (from == Peer::client ? may_become_http_request(buffered) : may_become_http_response(buffered))
+            return std::size_t{0};
+        return frame_ws(buffered);
+    }
+    HttpMessage head;
+    auto r = m_framer[i].frame(buffered, request_method, &head);
+    if (!r && m_websocket[i]) {
+        // A frame whose first bytes only look like HTTP (an unmasked client
+        // frame can): the upgrade has happened, so try it as one.
+        auto w = frame_ws(buffered);
+        if (w) return w;
+    }
+    if (r && *r > 0) {
+        learn(from, head);
+        if (head_out) *head_out = std::move(head);
+    }
+    return r;
+}
+
+HttpWsStream::Unit HttpWsStream::unit(Peer from, ByteView message) const {
+    const int i = index(from);
+    const bool http = starts_http(from, message);
+    if (m_until_close[i] && !http) return Unit::body;
+    if (m_websocket[i] && !http) return Unit::ws;
+    return Unit::http;
+}
+
+void HttpWsStream::learn(Peer from, const HttpMessage& head) {
+    if (from == Peer::client) {
+        if (head.websocket_upgrade()) m_websocket[0] = true;
+        return;
+    }
+    if (head.status == 101) m_websocket[1] = true;
+    if (head.framing == BodyFraming::until_close) m_until_close[1] = true;
+}
+
 }  // namespace msglab::csmp

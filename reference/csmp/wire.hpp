@@ -235,6 +235,48 @@ private:
     WsMessage m_message;
 };
 
+// ---- A stream that starts as HTTP and may switch to WebSocket -------------------
+
+// Where the messages of one TCP stream end, in both directions, when it
+// starts as HTTP/1.1 and may be upgraded to WebSocket (the stream codecs of
+// CSMP, SOCP and the Signal-style chat): HTTP messages until the client asks
+// for an upgrade and the server answers 101, then WebSocket frames in that
+// direction; a close-delimited response body runs to the end of the stream.
+// Bytes that start like an HTTP message are framed as one even after the
+// upgrade (a capture may hold a new connection's request on a reused
+// stream), and bytes that may still become an HTTP start line wait.
+class HttpWsStream {
+public:
+    // What a whole message of a side is.
+    enum class Unit {
+        http,  // an HTTP message (or what failed to be one)
+        body,  // more of a close-delimited response body
+        ws,    // a WebSocket frame
+    };
+
+    // The length of the message from `from` at the front of `buffered`: 0
+    // while more bytes are needed, or a ParseError. `request_method` is the
+    // method of the request a response answers, when known. The head of an
+    // HTTP message framed is learnt (see learn()) and, with `head` set,
+    // written there (`head->status` is 0 when the message was not HTTP).
+    Result<std::size_t, ParseError> frame(Peer from, ByteView buffered, std::string_view request_method = {},
+                                          HttpMessage* head = nullptr);
+    // What a message frame() cut is.
+    Unit unit(Peer from, ByteView message) const;
+    // What an HTTP head changes: an upgrade request, a 101, a body that runs
+    // to the close. Learning the same head again changes nothing more.
+    void learn(Peer from, const HttpMessage& head);
+    bool websocket(Peer from) const { return m_websocket[index(from)]; }
+    bool until_close(Peer from) const { return m_until_close[index(from)]; }
+    static bool starts_http(Peer from, ByteView bytes);
+
+private:
+    static int index(Peer from) { return from == Peer::client ? 0 : 1; }
+    HttpFramer m_framer[2] = {HttpFramer(HttpKind::request), HttpFramer(HttpKind::response)};
+    bool m_websocket[2] = {false, false};
+    bool m_until_close[2] = {false, false};
+};
+
 // ---- permessage-deflate (RFC 7692) ------------------------------------------------
 
 // One element of a Sec-WebSocket-Extensions value: a name and its

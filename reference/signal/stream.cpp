@@ -386,28 +386,7 @@ public:
     explicit Codec(const KeyLog* keys) : m_keylog(keys) {}
 
     Result<std::size_t, ParseError> frame(Peer from, ByteView buffered) override {
-        const int i = side_index(from);
-        Side& side = m_side[i];
-        if (buffered.empty()) return std::size_t{0};
-        const bool http = starts_http(from, buffered);
-        if (side.until_close && !http) return std::min(buffered.size(), csmp::kMaxHttpBody);
-        if (side.websocket && !http) {
-            // Bytes that may still turn out to be an HTTP start line wait, so
-            // that how the stream was cut does not change what is framed.
-            if (from == Peer::client ? csmp::may_become_http_request(buffered)
-                                     : csmp::may_become_http_response(buffered))
-                return std::size_t{0};
-            return csmp::frame_ws(buffered);
-        }
-        HttpMessage head;
-        auto r = m_framer[i].frame(buffered, {}, &head);
-        if (!r && side.websocket) {
-            // A frame whose first bytes only look like HTTP.
-            auto w = csmp::frame_ws(buffered);
-            if (w) return w;
-        }
-        if (r && *r > 0) learn(from, head);
-        return r;
+        return m_stream.frame(from, buffered);
     }
 
     DecodedMessage decode(Peer from, ByteView message) override {
@@ -436,8 +415,6 @@ public:
 
 private:
     struct Side {
-        bool websocket = false;    // the upgrade has happened in this direction
-        bool until_close = false;  // a close-delimited response body is under way
         bool closed = false;       // this side sent a WebSocket close frame
         csmp::WsAssembler assembler;
         std::set<Key32> epks;                          // x3dh_message epks this side carried
@@ -447,34 +424,24 @@ private:
     };
 
     static HttpKind kind_of(Peer from) { return from == Peer::client ? HttpKind::request : HttpKind::response; }
-    static bool starts_http(Peer from, ByteView b) {
-        return from == Peer::client ? csmp::looks_like_http_request(b) : csmp::looks_like_http_response(b);
-    }
 
     // What a framed HTTP head changes for the stream; framing the same bytes
     // again changes nothing more.
-    void learn(Peer from, const HttpMessage& head) {
-        if (from == Peer::client) {
-            if (head.websocket_upgrade()) m_side[0].websocket = true;
-            return;
-        }
-        if (head.status == 101) m_side[1].websocket = true;
-        if (head.framing == csmp::BodyFraming::until_close) m_side[1].until_close = true;
-    }
+    void learn(Peer from, const HttpMessage& head) { m_stream.learn(from, head); }
 
     DecodedMessage decode_message(Peer from, ByteView message) {
-        Side& side = m_side[side_index(from)];
-        const bool http = starts_http(from, message);
-        if (side.until_close && !http) {
+        const auto unit = m_stream.unit(from, message);
+        if (unit == csmp::HttpWsStream::Unit::body) {
             DecodedMessage d;
             d.type = "HTTP_BODY";
             std::string names = read_payload(from, text(message), d);
             if (!names.empty()) d.type = names;
             return d;
         }
-        if (side.websocket && !http) return decode_ws(from, message);
+        if (unit == csmp::HttpWsStream::Unit::ws) return decode_ws(from, message);
         DecodedMessage d = decode_http(from, message);
-        if (d.type == "MALFORMED" && side.websocket && csmp::parse_ws_frame(message)) return decode_ws(from, message);
+        if (d.type == "MALFORMED" && m_stream.websocket(from) && csmp::parse_ws_frame(message))
+            return decode_ws(from, message);
         return d;
     }
 
@@ -1144,7 +1111,7 @@ private:
 
     const KeyLog* m_keylog;
     Side m_side[2];
-    csmp::HttpFramer m_framer[2] = {csmp::HttpFramer(HttpKind::request), csmp::HttpFramer(HttpKind::response)};
+    csmp::HttpWsStream m_stream;
     std::string m_ws_key;
     std::string m_eio_sid;  // the Engine.IO session this connection opened
     std::string m_user;     // the name this connection registered

@@ -176,27 +176,9 @@ public:
     explicit Codec(const KeyLog* keys) : m_keylog(keys) { m_side[1].role = Role::server; }
 
     Result<std::size_t, ParseError> frame(Peer from, ByteView buffered) override {
-        const int i = side_index(from);
-        Side& side = m_side[i];
-        if (buffered.empty()) return std::size_t{0};
-        const bool http = starts_http(from, buffered);
-        if (side.until_close && !http) return std::min(buffered.size(), csmp::kMaxHttpBody);
-        if (side.websocket && !http) {
-            // Bytes that may still turn out to be an HTTP start line wait, so
-            // that how the stream was cut does not change what is framed.
-            if (from == Peer::client ? csmp::may_become_http_request(buffered)
-                                     : csmp::may_become_http_response(buffered))
-                return std::size_t{0};
-            return csmp::frame_ws(buffered);
-        }
         HttpMessage head;
-        auto r = m_framer[i].frame(buffered, {}, &head);
-        if (!r && side.websocket) {
-            // A frame whose first bytes only look like HTTP.
-            auto w = csmp::frame_ws(buffered);
-            if (w) return w;
-        }
-        if (r && *r > 0) learn(from, head);
+        auto r = m_stream.frame(from, buffered, {}, &head);
+        if (r && *r > 0 && from == Peer::server && head.status == 101) negotiate(head);
         return r;
     }
 
@@ -242,8 +224,6 @@ private:
     enum class Role { unknown, user, server };
 
     struct Side {
-        bool websocket = false;    // the upgrade has happened in this direction
-        bool until_close = false;  // a close-delimited response body is under way
         csmp::WsAssembler assembler;
         std::optional<csmp::Inflater> inflater;
         Role role = Role::unknown;
@@ -253,22 +233,12 @@ private:
     };
 
     static HttpKind kind_of(Peer from) { return from == Peer::client ? HttpKind::request : HttpKind::response; }
-    static bool starts_http(Peer from, ByteView b) {
-        return from == Peer::client ? csmp::looks_like_http_request(b) : csmp::looks_like_http_response(b);
-    }
 
     // What a framed HTTP head changes for the stream; framing the same bytes
     // again changes nothing more.
     void learn(Peer from, const HttpMessage& head) {
-        if (from == Peer::client) {
-            if (head.websocket_upgrade()) m_side[0].websocket = true;
-            return;
-        }
-        if (head.status == 101) {
-            m_side[1].websocket = true;
-            negotiate(head);
-        }
-        if (head.framing == csmp::BodyFraming::until_close) m_side[1].until_close = true;
+        m_stream.learn(from, head);
+        if (from == Peer::server && head.status == 101) negotiate(head);
     }
 
     void negotiate(const HttpMessage& head) {
@@ -291,17 +261,17 @@ private:
     }
 
     DecodedMessage decode_message(Peer from, ByteView message) {
-        Side& side = m_side[side_index(from)];
-        const bool http = starts_http(from, message);
-        if (side.until_close && !http) {
+        const auto unit = m_stream.unit(from, message);
+        if (unit == csmp::HttpWsStream::Unit::body) {
             DecodedMessage d;
             d.type = "HTTP_BODY";
             d.plaintext = Bytes(message.begin(), message.end());
             return d;
         }
-        if (side.websocket && !http) return decode_ws(from, message);
+        if (unit == csmp::HttpWsStream::Unit::ws) return decode_ws(from, message);
         DecodedMessage d = decode_http(from, message);
-        if (d.type == "MALFORMED" && side.websocket && csmp::parse_ws_frame(message)) return decode_ws(from, message);
+        if (d.type == "MALFORMED" && m_stream.websocket(from) && csmp::parse_ws_frame(message))
+            return decode_ws(from, message);
         return d;
     }
 
@@ -653,7 +623,7 @@ private:
 
     const KeyLog* m_keylog;
     Side m_side[2];
-    csmp::HttpFramer m_framer[2] = {csmp::HttpFramer(HttpKind::request), csmp::HttpFramer(HttpKind::response)};
+    csmp::HttpWsStream m_stream;
     bool m_negotiated = false;
     std::optional<csmp::DeflateParams> m_deflate;
     std::string m_negotiation_problem;
