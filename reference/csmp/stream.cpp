@@ -18,7 +18,6 @@ std::string_view text(ByteView b) { return {reinterpret_cast<const char*>(b.data
 
 int side_index(Peer p) { return p == Peer::client ? 0 : 1; }
 
-bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -32,26 +31,7 @@ constexpr std::size_t kMaxShownValue = 256;       // characters of a non-string 
 
 // ---- JSON objects with the position of every member ---------------------------------
 
-struct JsonMember {
-    std::string key;          // decoded
-    std::size_t offset = 0;   // of the value; a string's content, without its quotes
-    std::size_t length = 0;
-    bool is_string = false;
-};
-
-// Past the string starting at s[i] == '"'; false when it does not end.
-bool skip_string(std::string_view s, std::size_t& i) {
-    ++i;
-    while (i < s.size()) {
-        char c = s[i++];
-        if (c == '"') return true;
-        if (c == '\\') {
-            if (i == s.size()) return false;
-            ++i;
-        }
-    }
-    return false;
-}
+using JsonMember = JsonMemberSpan;
 
 std::optional<std::string> decode_json_string(std::string_view quoted) {
     if (quoted.find('\\') == std::string_view::npos) return std::string(quoted.substr(1, quoted.size() - 2));
@@ -63,80 +43,15 @@ std::optional<std::string> decode_json_string(std::string_view quoted) {
     return std::nullopt;
 }
 
-// The members of the object `s` holds, in order. The scan only delimits
-// values (validity is json::accept's); nullopt when `s` is not one object.
-// Iterative, so nesting depth costs no stack.
+// The members of the object `s` holds, in order; nullopt when `s` is not
+// one object (validity is json::accept's).
 std::optional<std::vector<JsonMember>> scan_object(std::string_view s) {
-    std::vector<JsonMember> out;
-    std::size_t i = 0;
-    auto ws = [&] {
-        while (i < s.size() && is_json_ws(s[i])) ++i;
-    };
-    auto finish = [&]() -> std::optional<std::vector<JsonMember>> {
-        ++i;
-        ws();
-        if (i != s.size()) return std::nullopt;
-        return std::move(out);
-    };
-    ws();
-    if (i == s.size() || s[i] != '{') return std::nullopt;
-    ++i;
-    ws();
-    if (i < s.size() && s[i] == '}') return finish();
-    for (;;) {
-        ws();
-        if (i == s.size() || s[i] != '"') return std::nullopt;
-        std::size_t key_start = i;
-        if (!skip_string(s, i)) return std::nullopt;
-        auto key = decode_json_string(s.substr(key_start, i - key_start));
-        if (!key) return std::nullopt;
-        ws();
-        if (i == s.size() || s[i] != ':') return std::nullopt;
-        ++i;
-        ws();
-        if (i == s.size()) return std::nullopt;
-        JsonMember m;
-        m.key = std::move(*key);
-        std::size_t start = i;
-        if (s[i] == '"') {
-            if (!skip_string(s, i)) return std::nullopt;
-            m.is_string = true;
-            m.offset = start + 1;
-            m.length = i - start - 2;
-        } else {
-            std::size_t depth = 0;
-            while (i < s.size()) {
-                char c = s[i];
-                if (c == '"') {
-                    if (!skip_string(s, i)) return std::nullopt;
-                    continue;
-                }
-                if (c == '{' || c == '[') {
-                    ++depth;
-                } else if (c == '}' || c == ']') {
-                    if (depth == 0) break;
-                    --depth;
-                } else if (c == ',' && depth == 0) {
-                    break;
-                }
-                ++i;
-            }
-            if (i == s.size()) return std::nullopt;
-            std::size_t end = i;
-            while (end > start && is_json_ws(s[end - 1])) --end;
-            m.offset = start;
-            m.length = end - start;
-        }
-        out.push_back(std::move(m));
-        ws();
-        if (i == s.size()) return std::nullopt;
-        if (s[i] == ',') {
-            ++i;
-            continue;
-        }
-        if (s[i] == '}') return finish();
-        return std::nullopt;
-    }
+    std::size_t end = 0;
+    auto members = json_object_members(s, 0, &end);
+    if (!members) return std::nullopt;
+    while (end < s.size() && is_json_ws(s[end])) ++end;
+    if (end != s.size()) return std::nullopt;
+    return members;
 }
 
 // A JSON object's text and its members; the last of a repeated key counts,
@@ -154,20 +69,20 @@ struct JsonObject {
     std::optional<std::string> value(std::string_view key) const {
         const JsonMember* m = last(key);
         if (!m) return std::nullopt;
-        std::string_view raw = text.substr(m->offset, m->length);
-        if (m->is_string) return decode_json_string(text.substr(m->offset - 1, m->length + 2));
+        std::string_view raw = text.substr(m->value.offset, m->value.length);
+        if (m->value.is_string) return decode_json_string(text.substr(m->value.offset - 1, m->value.length + 2));
         if (raw.size() > kMaxShownValue) return std::string(raw.substr(0, kMaxShownValue)) + "...";
         return std::string(raw);
     }
     std::optional<std::string> string_value(std::string_view key) const {
         const JsonMember* m = last(key);
-        if (!m || !m->is_string) return std::nullopt;
+        if (!m || !m->value.is_string) return std::nullopt;
         return value(key);
     }
     std::optional<FieldSpan> span(std::string_view key) const {
         const JsonMember* m = last(key);
         if (!m) return std::nullopt;
-        return FieldSpan{m->offset, m->length};
+        return FieldSpan{m->value.offset, m->value.length};
     }
 };
 

@@ -1,5 +1,7 @@
 #include "csmp/wire.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -1207,6 +1209,140 @@ void HttpWsStream::learn(Peer from, const HttpMessage& head) {
     }
     if (head.status == 101) m_websocket[1] = true;
     if (head.framing == BodyFraming::until_close) m_until_close[1] = true;
+}
+
+// ---- Where JSON values lie -------------------------------------------------------------
+
+namespace {
+
+void skip_json_ws(std::string_view s, std::size_t& i) {
+    while (i < s.size() && is_json_ws(s[i])) ++i;
+}
+
+// Past the string starting at s[i] == '"'; false when it does not end.
+bool skip_json_string(std::string_view s, std::size_t& i) {
+    ++i;
+    while (i < s.size()) {
+        char c = s[i++];
+        if (c == '"') return true;
+        if (c == '\\') {
+            if (i == s.size()) return false;
+            ++i;
+        }
+    }
+    return false;
+}
+
+JsonSpan span_of(std::string_view s, std::size_t start, std::size_t end) {
+    if (s[start] == '"') return {start + 1, end - start - 2, true};
+    return {start, end - start, false};
+}
+
+}  // namespace
+
+std::optional<std::size_t> json_value_end(std::string_view s, std::size_t i) {
+    if (i >= s.size()) return std::nullopt;
+    if (s[i] == '"') {
+        if (!skip_json_string(s, i)) return std::nullopt;
+        return i;
+    }
+    if (s[i] == '{' || s[i] == '[') {
+        std::size_t depth = 0;
+        while (i < s.size()) {
+            char c = s[i];
+            if (c == '"') {
+                if (!skip_json_string(s, i)) return std::nullopt;
+                continue;
+            }
+            if (c == '{' || c == '[') {
+                ++depth;
+            } else if (c == '}' || c == ']') {
+                if (--depth == 0) return i + 1;
+            }
+            ++i;
+        }
+        return std::nullopt;
+    }
+    std::size_t start = i;
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_json_ws(s[i])) ++i;
+    if (i == start) return std::nullopt;
+    return i;
+}
+
+std::optional<std::vector<JsonMemberSpan>> json_object_members(std::string_view s, std::size_t i, std::size_t* end) {
+    std::vector<JsonMemberSpan> out;
+    skip_json_ws(s, i);
+    if (i >= s.size() || s[i] != '{') return std::nullopt;
+    ++i;
+    skip_json_ws(s, i);
+    if (i < s.size() && s[i] == '}') {
+        if (end) *end = i + 1;
+        return out;
+    }
+    for (;;) {
+        skip_json_ws(s, i);
+        if (i >= s.size() || s[i] != '"') return std::nullopt;
+        std::size_t key_start = i;
+        if (!skip_json_string(s, i)) return std::nullopt;
+        std::string_view quoted = s.substr(key_start, i - key_start);
+        std::string key;
+        if (quoted.find('\\') == std::string_view::npos) {
+            key.assign(quoted.substr(1, quoted.size() - 2));
+        } else {
+            auto k = nlohmann::json::parse(quoted, nullptr, false);
+            if (!k.is_string()) return std::nullopt;
+            key = k.get<std::string>();
+        }
+        skip_json_ws(s, i);
+        if (i >= s.size() || s[i] != ':') return std::nullopt;
+        ++i;
+        skip_json_ws(s, i);
+        auto value_end = json_value_end(s, i);
+        if (!value_end) return std::nullopt;
+        out.push_back({std::move(key), span_of(s, i, *value_end)});
+        i = *value_end;
+        skip_json_ws(s, i);
+        if (i >= s.size()) return std::nullopt;
+        if (s[i] == ',') {
+            ++i;
+            continue;
+        }
+        if (s[i] == '}') {
+            if (end) *end = i + 1;
+            return out;
+        }
+        return std::nullopt;
+    }
+}
+
+std::optional<std::vector<JsonSpan>> json_array_elements(std::string_view s, std::size_t i) {
+    std::vector<JsonSpan> out;
+    skip_json_ws(s, i);
+    if (i >= s.size() || s[i] != '[') return std::nullopt;
+    ++i;
+    skip_json_ws(s, i);
+    if (i < s.size() && s[i] == ']') return out;
+    for (;;) {
+        skip_json_ws(s, i);
+        auto value_end = json_value_end(s, i);
+        if (!value_end) return std::nullopt;
+        out.push_back(span_of(s, i, *value_end));
+        i = *value_end;
+        skip_json_ws(s, i);
+        if (i >= s.size()) return std::nullopt;
+        if (s[i] == ',') {
+            ++i;
+            continue;
+        }
+        if (s[i] == ']') return out;
+        return std::nullopt;
+    }
+}
+
+const JsonMemberSpan* last_json_member(const std::vector<JsonMemberSpan>& members, std::string_view key) {
+    for (auto it = members.rbegin(); it != members.rend(); ++it)
+        if (it->key == key) return &*it;
+    return nullptr;
 }
 
 }  // namespace msglab::csmp

@@ -277,6 +277,32 @@ private:
     bool m_until_close[2] = {false, false};
 };
 
+// ---- Where JSON values lie --------------------------------------------------------
+
+// Positions of members and elements in JSON text, for the stream codecs'
+// locate(): the scans only delimit values, iteratively (nesting costs no
+// stack); whether the text is valid JSON is the decoder's business.
+inline bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+struct JsonSpan {
+    std::size_t offset = 0;  // a string's characters, without its quotes
+    std::size_t length = 0;
+    bool is_string = false;
+};
+struct JsonMemberSpan {
+    std::string key;  // decoded
+    JsonSpan value;
+};
+// One past the end of the value starting at s[i]; nullopt when it does not end.
+std::optional<std::size_t> json_value_end(std::string_view s, std::size_t i);
+// The members of the object starting at s[i] (after whitespace), in order,
+// positions in `s`; with `end` set, one past its closing brace there.
+std::optional<std::vector<JsonMemberSpan>> json_object_members(std::string_view s, std::size_t i = 0,
+                                                              std::size_t* end = nullptr);
+// The elements of the array starting at s[i] (after whitespace).
+std::optional<std::vector<JsonSpan>> json_array_elements(std::string_view s, std::size_t i = 0);
+// The last member named `key` (JSON parsers keep the last of repeated keys).
+const JsonMemberSpan* last_json_member(const std::vector<JsonMemberSpan>& members, std::string_view key);
+
 // ---- permessage-deflate (RFC 7692) ------------------------------------------------
 
 // One element of a Sec-WebSocket-Extensions value: a name and its

@@ -34,7 +34,6 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 constexpr char kRecordSeparator = '\x1e';
@@ -108,142 +107,17 @@ Result<Bytes, std::string> inflate_body(ByteView in) {
 
 // ---- JSON text with positions, for locate() ------------------------------------------
 
-struct Span {
-    std::size_t offset = 0;  // a string's characters, without its quotes
-    std::size_t length = 0;
-    bool is_string = false;
-};
+using Span = csmp::JsonSpan;
+using Member = csmp::JsonMemberSpan;
 
-struct Member {
-    std::string key;
-    Span value;
-};
-
-void skip_ws(std::string_view s, std::size_t& i) {
-    while (i < s.size() && is_json_ws(s[i])) ++i;
-}
-
-// Past the string starting at s[i] == '"'; false when it does not end.
-bool skip_string(std::string_view s, std::size_t& i) {
-    ++i;
-    while (i < s.size()) {
-        char c = s[i++];
-        if (c == '"') return true;
-        if (c == '\\') {
-            if (i == s.size()) return false;
-            ++i;
-        }
-    }
-    return false;
-}
-
-// Where the value starting at s[i] ends. Only delimits (iterative: nesting
-// costs no stack); validity is the decoder's business.
-std::optional<std::size_t> value_end(std::string_view s, std::size_t i) {
-    if (i >= s.size()) return std::nullopt;
-    if (s[i] == '"') {
-        if (!skip_string(s, i)) return std::nullopt;
-        return i;
-    }
-    if (s[i] == '{' || s[i] == '[') {
-        std::size_t depth = 0;
-        while (i < s.size()) {
-            char c = s[i];
-            if (c == '"') {
-                if (!skip_string(s, i)) return std::nullopt;
-                continue;
-            }
-            if (c == '{' || c == '[') {
-                ++depth;
-            } else if (c == '}' || c == ']') {
-                if (--depth == 0) return i + 1;
-            }
-            ++i;
-        }
-        return std::nullopt;
-    }
-    std::size_t start = i;
-    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_json_ws(s[i])) ++i;
-    if (i == start) return std::nullopt;
-    return i;
-}
-
-Span span_of(std::string_view s, std::size_t start, std::size_t end) {
-    if (s[start] == '"') return {start + 1, end - start - 2, true};
-    return {start, end - start, false};
-}
-
-// The members of the object starting at s[i] ('{'), positions in `s`.
 std::optional<std::vector<Member>> scan_object(std::string_view s, std::size_t i) {
-    std::vector<Member> out;
-    skip_ws(s, i);
-    if (i >= s.size() || s[i] != '{') return std::nullopt;
-    ++i;
-    skip_ws(s, i);
-    if (i < s.size() && s[i] == '}') return out;
-    for (;;) {
-        skip_ws(s, i);
-        if (i >= s.size() || s[i] != '"') return std::nullopt;
-        std::size_t key_start = i;
-        if (!skip_string(s, i)) return std::nullopt;
-        std::string_view quoted = s.substr(key_start, i - key_start);
-        std::string key;
-        if (quoted.find('\\') == std::string_view::npos) {
-            key.assign(quoted.substr(1, quoted.size() - 2));
-        } else {
-            Json k = Json::parse(quoted, nullptr, false);
-            if (!k.is_string()) return std::nullopt;
-            key = k.get<std::string>();
-        }
-        skip_ws(s, i);
-        if (i >= s.size() || s[i] != ':') return std::nullopt;
-        ++i;
-        skip_ws(s, i);
-        auto end = value_end(s, i);
-        if (!end) return std::nullopt;
-        out.push_back({std::move(key), span_of(s, i, *end)});
-        i = *end;
-        skip_ws(s, i);
-        if (i >= s.size()) return std::nullopt;
-        if (s[i] == ',') {
-            ++i;
-            continue;
-        }
-        if (s[i] == '}') return out;
-        return std::nullopt;
-    }
+    return csmp::json_object_members(s, i);
 }
-
-// The elements of the array starting at s[i] ('[').
 std::optional<std::vector<Span>> scan_array(std::string_view s, std::size_t i) {
-    std::vector<Span> out;
-    skip_ws(s, i);
-    if (i >= s.size() || s[i] != '[') return std::nullopt;
-    ++i;
-    skip_ws(s, i);
-    if (i < s.size() && s[i] == ']') return out;
-    for (;;) {
-        skip_ws(s, i);
-        auto end = value_end(s, i);
-        if (!end) return std::nullopt;
-        out.push_back(span_of(s, i, *end));
-        i = *end;
-        skip_ws(s, i);
-        if (i >= s.size()) return std::nullopt;
-        if (s[i] == ',') {
-            ++i;
-            continue;
-        }
-        if (s[i] == ']') return out;
-        return std::nullopt;
-    }
+    return csmp::json_array_elements(s, i);
 }
-
-// The last member named `key` (Python's json keeps the last of repeated keys).
 const Member* last_member(const std::vector<Member>& members, std::string_view key) {
-    for (auto it = members.rbegin(); it != members.rend(); ++it)
-        if (it->key == key) return &*it;
-    return nullptr;
+    return csmp::last_json_member(members, key);
 }
 
 // The object a member holds, as members.

@@ -28,7 +28,6 @@ bool iequals(std::string_view a, std::string_view b) {
            std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
-bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Bounds on what one stream may make the codec remember.
 constexpr std::size_t kMaxSeenIds = 64 * 1024;  // message ids per direction
@@ -61,101 +60,8 @@ bool hello_type(std::string_view t) {
 
 // ---- JSON members with their positions, for locate() ----------------------------
 
-struct Member {
-    std::string key;
-    std::size_t offset = 0;  // of the value; a string's characters, without its quotes
-    std::size_t length = 0;
-    bool is_string = false;
-};
-
-bool skip_string(std::string_view s, std::size_t& i) {
-    ++i;
-    while (i < s.size()) {
-        char c = s[i++];
-        if (c == '"') return true;
-        if (c == '\\') {
-            if (i == s.size()) return false;
-            ++i;
-        }
-    }
-    return false;
-}
-
-// The members of the one object `s` holds, in order; nullopt when the scan
-// cannot follow it. Only delimits values (iterative: nesting costs no stack).
-std::optional<std::vector<Member>> scan_object(std::string_view s) {
-    std::vector<Member> out;
-    std::size_t i = 0;
-    auto ws = [&] {
-        while (i < s.size() && is_json_ws(s[i])) ++i;
-    };
-    ws();
-    if (i == s.size() || s[i] != '{') return std::nullopt;
-    ++i;
-    ws();
-    if (i < s.size() && s[i] == '}') return out;
-    for (;;) {
-        ws();
-        if (i == s.size() || s[i] != '"') return std::nullopt;
-        std::size_t key_start = i;
-        if (!skip_string(s, i)) return std::nullopt;
-        Json key = Json::parse(s.substr(key_start, i - key_start), nullptr, false);
-        if (!key.is_string()) return std::nullopt;
-        ws();
-        if (i == s.size() || s[i] != ':') return std::nullopt;
-        ++i;
-        ws();
-        if (i == s.size()) return std::nullopt;
-        Member m;
-        m.key = key.get<std::string>();
-        std::size_t start = i;
-        if (s[i] == '"') {
-            if (!skip_string(s, i)) return std::nullopt;
-            m.is_string = true;
-            m.offset = start + 1;
-            m.length = i - start - 2;
-        } else {
-            std::size_t depth = 0;
-            while (i < s.size()) {
-                char c = s[i];
-                if (c == '"') {
-                    if (!skip_string(s, i)) return std::nullopt;
-                    continue;
-                }
-                if (c == '{' || c == '[') {
-                    ++depth;
-                } else if (c == '}' || c == ']') {
-                    if (depth == 0) break;
-                    --depth;
-                } else if (c == ',' && depth == 0) {
-                    break;
-                }
-                ++i;
-            }
-            if (i == s.size()) return std::nullopt;
-            std::size_t end = i;
-            while (end > start && is_json_ws(s[end - 1])) --end;
-            m.offset = start;
-            m.length = end - start;
-        }
-        out.push_back(std::move(m));
-        ws();
-        if (i == s.size()) return std::nullopt;
-        if (s[i] == ',') {
-            ++i;
-            continue;
-        }
-        if (s[i] == '}') return out;
-        return std::nullopt;
-    }
-}
-
-// The last member named `key` (JSON parsers keep the last of repeated keys).
-const Member* last_member(const std::vector<Member>& members, std::string_view key) {
-    for (auto it = members.rbegin(); it != members.rend(); ++it)
-        if (it->key == key) return &*it;
-    return nullptr;
-}
+using Member = csmp::JsonMemberSpan;
+using csmp::last_json_member;
 
 // ---- The codec ---------------------------------------------------------------------
 
@@ -199,25 +105,25 @@ public:
         auto f = csmp::parse_ws_frame(m);
         if (!f || f->masked || f->rsv1 || !f->fin || f->opcode != csmp::ws_opcode::text) return std::nullopt;
         std::string_view s = text(f->payload);
-        auto top = scan_object(s);
+        auto top = csmp::json_object_members(s);
         if (!top) return std::nullopt;
         std::size_t base = f->header_length;
         const Member* member = nullptr;
         std::optional<std::vector<Member>> inner;  // the payload's members, when the field is one
         if (field.substr(0, payload_prefix.size()) == payload_prefix) {
-            const Member* payload = last_member(*top, "payload");
-            if (!payload || payload->is_string) return std::nullopt;
-            inner = scan_object(s.substr(payload->offset, payload->length));
+            const Member* payload = last_json_member(*top, "payload");
+            if (!payload || payload->value.is_string) return std::nullopt;
+            inner = csmp::json_object_members(s.substr(payload->value.offset, payload->value.length));
             if (!inner) return std::nullopt;
-            member = last_member(*inner, field.substr(payload_prefix.size()));
-            if (member) base += payload->offset;
+            member = last_json_member(*inner, field.substr(payload_prefix.size()));
+            if (member) base += payload->value.offset;
         } else {
             std::string_view key = field.substr(prefix.size());
             if (key != "type" && key != "from" && key != "to" && key != "ts" && key != "sig") return std::nullopt;
-            member = last_member(*top, key);
+            member = last_json_member(*top, key);
         }
         if (!member) return std::nullopt;
-        return FieldSpan{base + member->offset, member->length};
+        return FieldSpan{base + member->value.offset, member->value.length};
     }
 
 private:
