@@ -296,43 +296,29 @@ TEST_CASE("Every finding code in the catalogue is triggered by a library scenari
             if (r.finding) triggered.insert(r.finding->code);
         }
     }
-    // SOCP's library: each scenario against the servers it is meant for (the
-    // clean one for design findings, each plant's for its own), as every
-    // SOCP check costs RSA-4096 signatures.
-    auto socp_library = scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "socp").string());
-    std::vector<std::vector<std::string>> socp_plants = {{}};
-    for (const auto* p : Registry::builtin().plants_of("socp")) socp_plants.push_back({p->id});
-    for (const auto& plants : socp_plants) {
-        SocpServer server(plants);
-        for (const auto& f : socp_library) {
-            Scenario s = load_scenario(f);
-            bool meant = plants.empty() ? s.xfail.has_value()
-                                        : std::find(s.covers.begin(), s.covers.end(), plants[0]) != s.covers.end();
-            if (!meant) continue;
-            RunOptions o;
-            o.target = server.target();
-            RunResult r = run_scenario(s, o);
-            if (r.finding) triggered.insert(r.finding->code);
+    // SOCP's and the Signal-style chat's libraries: each scenario against the
+    // servers it is meant for (the clean one for design findings, each
+    // plant's for its own), as every SOCP check costs RSA-4096 signatures.
+    auto meant_only = [&](const std::string& protocol, auto make_server) {
+        auto library = scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / protocol).string());
+        std::vector<std::vector<std::string>> runs = {{}};
+        for (const auto* p : Registry::builtin().plants_of(protocol)) runs.push_back({p->id});
+        for (const auto& plants : runs) {
+            auto server = make_server(plants);
+            for (const auto& f : library) {
+                Scenario s = load_scenario(f);
+                bool meant = plants.empty() ? s.xfail.has_value()
+                                            : std::find(s.covers.begin(), s.covers.end(), plants[0]) != s.covers.end();
+                if (!meant) continue;
+                RunOptions o;
+                o.target = server->target();
+                RunResult r = run_scenario(s, o);
+                if (r.finding) triggered.insert(r.finding->code);
+            }
         }
-    }
-    // The Signal-style chat's library, each scenario against the servers it
-    // is meant for, as SOCP's.
-    auto signal_library = scenario_files((fs::path(MSGLAB_SOURCE_DIR) / "scenarios" / "signal").string());
-    std::vector<std::vector<std::string>> signal_plants = {{}};
-    for (const auto* p : Registry::builtin().plants_of("signal")) signal_plants.push_back({p->id});
-    for (const auto& plants : signal_plants) {
-        SignalServer server(plants);
-        for (const auto& f : signal_library) {
-            Scenario s = load_scenario(f);
-            bool meant = plants.empty() ? s.xfail.has_value()
-                                        : std::find(s.covers.begin(), s.covers.end(), plants[0]) != s.covers.end();
-            if (!meant) continue;
-            RunOptions o;
-            o.target = server.target();
-            RunResult r = run_scenario(s, o);
-            if (r.finding) triggered.insert(r.finding->code);
-        }
-    }
+    };
+    meant_only("socp", [](const std::vector<std::string>& p) { return std::make_unique<SocpServer>(p); });
+    meant_only("signal", [](const std::vector<std::string>& p) { return std::make_unique<SignalServer>(p); });
     for (const auto& c : finding_catalogue()) {
 #if defined(__SANITIZE_ADDRESS__)
         // Only the memory-safety plant's endpoint triggers CRASH, and it cannot
